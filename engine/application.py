@@ -1,0 +1,218 @@
+"""The Ledgerflow application: every use case, from registering a workflow to recording results."""
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from aggregates.errors import (
+    IdempotencyKeyReusedError,
+    RunNotFoundError,
+    WorkflowAlreadyExistsError,
+    WorkflowNotFoundError,
+)
+from aggregates.names import idempotent_run_id, workflow_id
+from aggregates.provenance import Origin
+from aggregates.run import Recorded, Run, TaskReport
+from aggregates.spec import WorkflowSpec
+from aggregates.workflow import Workflow
+from engine.history import HistoryEntry, PositionedEventLog, history_entry
+
+Clock = Callable[[], datetime]
+SAVE_ATTEMPTS = 5
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Applied(StrEnum):
+    """What `PUT /v1/workflows/{name}` did."""
+
+    CREATED = "created"
+    REVISED = "revised"
+    UNCHANGED = "unchanged"
+
+
+class Ledgerflow(Application[UUID]):
+    """One eventsourcing Application, one events table, one global position sequence."""
+
+    name = "Ledgerflow"
+
+    def __init__(self, env: Mapping[str, str] | None = None, clock: Clock = utc_now) -> None:
+        super().__init__(env)
+        self.clock = clock
+
+    def origin(self, actor: str, correlation_id: str | None = None) -> Origin:
+        """The provenance of a command issued now."""
+        return Origin(actor=actor, correlation_id=correlation_id or str(uuid4()), at=self.clock())
+
+    # Workflows
+
+    def register_workflow(self, tenant: str, spec: WorkflowSpec, origin: Origin) -> Workflow:
+        workflow = Workflow.register(tenant, spec, origin)
+        try:
+            self.save(workflow)
+        except IntegrityError:
+            raise WorkflowAlreadyExistsError(spec.name) from None
+        return workflow
+
+    def apply_workflow(
+        self, tenant: str, spec: WorkflowSpec, origin: Origin
+    ) -> tuple[Workflow, Applied]:
+        """Create the workflow, or revise it when its definition changed (idempotent apply)."""
+        for _ in range(SAVE_ATTEMPTS):
+            try:
+                workflow = self.get_workflow(tenant, spec.name)
+            except WorkflowNotFoundError:
+                try:
+                    return self.register_workflow(tenant, spec, origin), Applied.CREATED
+                except WorkflowAlreadyExistsError:
+                    continue
+            if not workflow.revise(spec, origin):
+                return workflow, Applied.UNCHANGED
+            try:
+                self.save(workflow)
+            except IntegrityError:
+                continue  # revised concurrently: decide again on the latest version
+            return workflow, Applied.REVISED
+        raise WorkflowAlreadyExistsError(spec.name)
+
+    def get_workflow(self, tenant: str, name: str) -> Workflow:
+        try:
+            workflow: Workflow = self.repository.get(workflow_id(tenant, name))
+        except AggregateNotFoundError:
+            raise WorkflowNotFoundError(name) from None
+        return workflow
+
+    # Runs
+
+    def start_run(
+        self,
+        tenant: str,
+        workflow_name: str,
+        inputs: dict[str, Any],
+        origin: Origin,
+        idempotency_key: str | None = None,
+    ) -> tuple[Run, bool]:
+        """Start a run of the workflow's current version; returns (run, created).
+
+        With an idempotency key the run id is derived from (tenant, key): the same request
+        returns the run it started, a different one raises `IdempotencyKeyReusedError`.
+        """
+        request_hash = _request_hash(workflow_name, inputs)
+        if idempotency_key is not None:
+            run_id = idempotent_run_id(tenant, idempotency_key)
+            existing = self._find_run(tenant, run_id)
+            if existing is not None:
+                return _same_request(existing, request_hash), False
+        else:
+            run_id = uuid4()
+        workflow = self.get_workflow(tenant, workflow_name)
+        run = Run.start(
+            run_id=run_id,
+            tenant=tenant,
+            spec=workflow.spec(),
+            workflow_version=workflow.current_version,
+            inputs=inputs,
+            request_hash=request_hash,
+            trigger="api",
+            origin=origin,
+        )
+        try:
+            self.save(run)
+        except IntegrityError:
+            existing = self._find_run(tenant, run_id)
+            if existing is None:
+                raise
+            return _same_request(existing, request_hash), False
+        return run, True
+
+    def get_run(self, tenant: str, run_id: UUID) -> Run:
+        run = self._find_run(tenant, run_id)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        return run
+
+    def cancel_run(self, tenant: str, run_id: UUID, reason: str, origin: Origin) -> Run:
+        for _ in range(SAVE_ATTEMPTS):
+            run = self.get_run(tenant, run_id)
+            run.cancel(reason, origin)
+            try:
+                self.save(run)
+            except IntegrityError:
+                continue  # a result was recorded meanwhile: cancel the newer state
+            return run
+        raise RunNotFoundError(run_id)
+
+    def run_history(
+        self, tenant: str, run_id: UUID, *, after_version: int = 0, limit: int = 500
+    ) -> list[HistoryEntry]:
+        """The run's events in order, with their global positions and metadata."""
+        self.get_run(tenant, run_id)
+        log = self.recorder
+        if not isinstance(log, PositionedEventLog):
+            msg = f"{type(log).__name__} cannot report event positions"
+            raise TypeError(msg)
+        rows = log.select_positioned_events(run_id, after_version=after_version, limit=limit)
+        return [history_entry(position, self.mapper.to_domain_event(e)) for position, e in rows]
+
+    # Results
+
+    def record_reports(self, reports: Sequence[tuple[UUID, TaskReport]]) -> list[Recorded | None]:
+        """Apply a batch of worker reports in one transaction; None marks an unknown run.
+
+        A concurrent write to one of the runs (a cancel, another recorder) makes the save
+        conflict; the whole batch is then re-applied to freshly loaded runs.
+        """
+        for _ in range(SAVE_ATTEMPTS):
+            runs: dict[UUID, Run | None] = {}
+            outcomes: list[Recorded | None] = []
+            for run_id, report in reports:
+                if run_id not in runs:
+                    runs[run_id] = self.load_run(run_id)
+                run = runs[run_id]
+                if run is None:
+                    outcomes.append(None)
+                    continue
+                origin = Origin(f"worker:{report.worker}", run.correlation_id, self.clock())
+                outcomes.append(run.record(report, origin))
+            try:
+                self.save(*(run for run in runs.values() if run is not None))
+            except IntegrityError:
+                continue
+            return outcomes
+        msg = f"could not record {len(reports)} report(s) after {SAVE_ATTEMPTS} conflicts"
+        raise RuntimeError(msg)
+
+    def load_run(self, run_id: UUID) -> Run | None:
+        """Any tenant's run, for the engine's own followers; requests use `get_run`."""
+        try:
+            run: Run = self.repository.get(run_id)
+        except AggregateNotFoundError:
+            return None
+        return run
+
+    def _find_run(self, tenant: str, run_id: UUID) -> Run | None:
+        run = self.load_run(run_id)
+        # Another tenant's run does not exist for this tenant (404, never 403).
+        return run if run is not None and run.tenant == tenant else None
+
+
+def _request_hash(workflow_name: str, inputs: dict[str, Any]) -> str:
+    canonical = json.dumps(
+        {"workflow": workflow_name, "inputs": inputs}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _same_request(run: Run, request_hash: str) -> Run:
+    if run.request_hash != request_hash:
+        raise IdempotencyKeyReusedError(run.id)
+    return run

@@ -1,0 +1,1 @@
+"""The composition root: settings, embedded servers, process entry points."""

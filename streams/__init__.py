@@ -1,0 +1,1 @@
+"""NATS JetStream: topology, wire messages, the dispatcher, the result recorder and the worker."""

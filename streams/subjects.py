@@ -1,0 +1,54 @@
+"""Every NATS subject, stream and consumer name Ledgerflow uses, built in one place."""
+
+from dataclasses import dataclass
+
+from aggregates.names import is_identifier
+
+DEFAULT_PREFIX = "ledgerflow"
+RESULT_PARTITIONS = 1
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """Names under one prefix, so several deployments (or tests) can share a NATS server."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        if not is_identifier(self.prefix):
+            msg = f"invalid NATS prefix {self.prefix!r}: use 1-64 of [A-Za-z0-9_-]"
+            raise ValueError(msg)
+
+    @property
+    def _stream_stem(self) -> str:
+        return self.prefix.upper().replace("-", "_")
+
+    # Dispatch: one work-queue stream, one subject and one durable consumer per task queue.
+    @property
+    def dispatch_stream(self) -> str:
+        return f"{self._stream_stem}_DISPATCH"
+
+    @property
+    def dispatch_wildcard(self) -> str:
+        return f"{self.prefix}.dispatch.>"
+
+    def dispatch(self, queue: str) -> str:
+        return f"{self.prefix}.dispatch.{queue}"
+
+    def dispatch_consumer(self, queue: str) -> str:
+        return f"workers-{queue}"
+
+    # Results: one work-queue stream, partitioned by run; one recorder consumer per partition.
+    @property
+    def results_stream(self) -> str:
+        return f"{self._stream_stem}_RESULTS"
+
+    @property
+    def results_wildcard(self) -> str:
+        return f"{self.prefix}.results.>"
+
+    def results(self, partition: int) -> str:
+        return f"{self.prefix}.results.{partition}"
+
+    def results_consumer(self, partition: int) -> str:
+        return f"recorder-{partition}"
