@@ -37,6 +37,8 @@ class Recorded(StrEnum):
 class TaskReport:
     """What a worker saw of one delivery of one attempt (the domain side of a result message)."""
 
+    run_id: UUID
+    tenant: str
     task: str
     attempt: int
     delivery: int
@@ -184,7 +186,8 @@ class Run(AttributedAggregate):
     def record(self, report: TaskReport, origin: Origin) -> Recorded:
         """Apply a worker's report to the current attempt; anything else is fenced."""
         state = self.tasks.get(report.task)
-        if state is None or self.status.is_terminal:
+        addressed_here = report.run_id == self.id and report.tenant == self.tenant
+        if state is None or not addressed_here or self.status.is_terminal:
             return Recorded.FENCED
         with self._acting(origin):
             if report.outcome == "started":

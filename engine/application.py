@@ -165,7 +165,7 @@ class Ledgerflow(Application[UUID]):
 
     # Results
 
-    def record_reports(self, reports: Sequence[tuple[UUID, TaskReport]]) -> list[Recorded | None]:
+    def record_reports(self, reports: Sequence[TaskReport]) -> list[Recorded | None]:
         """Apply a batch of worker reports in one transaction; None marks an unknown run.
 
         A concurrent write to one of the runs (a cancel, another recorder) makes the save
@@ -174,10 +174,10 @@ class Ledgerflow(Application[UUID]):
         for _ in range(SAVE_ATTEMPTS):
             runs: dict[UUID, Run | None] = {}
             outcomes: list[Recorded | None] = []
-            for run_id, report in reports:
-                if run_id not in runs:
-                    runs[run_id] = self.load_run(run_id)
-                run = runs[run_id]
+            for report in reports:
+                if report.run_id not in runs:
+                    runs[report.run_id] = self.load_run(report.run_id)
+                run = runs[report.run_id]
                 if run is None:
                     outcomes.append(None)
                     continue

@@ -25,6 +25,7 @@ class ExecuteTask(_Message):
     workflow: Identifier
     task: Identifier
     attempt: Annotated[int, Field(ge=1)]
+    queue: Identifier
     executor: Literal["shell", "noop"]
     command: str | None = None
     timeout_seconds: Annotated[float, Field(gt=0)]

@@ -1,11 +1,17 @@
 """Every NATS subject, stream and consumer name Ledgerflow uses, built in one place."""
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from aggregates.names import is_identifier
 
 DEFAULT_PREFIX = "ledgerflow"
 RESULT_PARTITIONS = 1
+
+
+def partition_for(run_id: UUID) -> int:
+    """The results partition of a run, so one recorder sees all of a run's results in order."""
+    return run_id.int % RESULT_PARTITIONS
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,66 @@
+"""The HTTP API's factory: routes, dependencies, limits and error mapping around one engine."""
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from litestar import Litestar
+from litestar.datastructures import ResponseHeader
+from litestar.di import Provide
+
+from engine.application import Ledgerflow
+from gateways.http.health import HealthController, ReadinessProbe
+from gateways.http.limits import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_JSON_DEPTH,
+    guarded_request_class,
+)
+from gateways.http.openapi import openapi_config
+from gateways.http.origin import REQUEST_ID_HEADER, echo_request_id, origin_of, tenant_of
+from gateways.http.problems import exception_handlers
+from gateways.http.runs import RunController
+from gateways.http.workflows import WorkflowController
+
+T = TypeVar("T")
+
+
+def create_app(
+    engine: Ledgerflow,
+    readiness: ReadinessProbe,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
+) -> Litestar:
+    """The Litestar app serving `engine`; `readiness` says whether PostgreSQL and NATS are up."""
+    return Litestar(
+        route_handlers=[WorkflowController, RunController, HealthController],
+        dependencies={
+            "engine": Provide(_constant(engine), use_cache=True, sync_to_thread=False),
+            "readiness_probe": Provide(_constant(readiness), use_cache=True, sync_to_thread=False),
+            "tenant": Provide(tenant_of, sync_to_thread=False),
+            "origin": Provide(origin_of, sync_to_thread=False),
+        },
+        exception_handlers=exception_handlers(max_body_bytes=max_body_bytes),
+        request_class=guarded_request_class(max_json_depth),
+        request_max_body_size=max_body_bytes,
+        before_send=[echo_request_id],
+        response_headers=[
+            ResponseHeader(
+                name=REQUEST_ID_HEADER,
+                value="req-7f3a",
+                documentation_only=True,
+                description="The request's correlation id (its sane `X-Request-Id`, or a new one).",
+            )
+        ],
+        openapi_config=openapi_config(),
+        # Logging belongs to the composition root: Litestar's default config would reconfigure
+        # the root logger. Unexpected errors are logged by the exception handlers.
+        logging_config=None,
+        debug=False,
+    )
+
+
+def _constant(value: T) -> Callable[[], T]:
+    def provide() -> T:
+        return value
+
+    return provide

@@ -1,0 +1,173 @@
+"""What the API takes to start or cancel a run, and how it shows a run and its tasks."""
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar.openapi.spec import Example
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aggregates.run import Run, RunStatus
+from aggregates.task_state import TaskState, TaskStatus
+from gateways.http.paths import run_events_path, run_path
+
+MAX_INPUTS_BYTES = 256 * 1024
+MAX_REASON_LENGTH = 1024
+DEFAULT_CANCEL_REASON = "cancelled through the API"
+
+START_EXAMPLES = [
+    Example(summary="With inputs", value={"inputs": {"date": "2024-05-01", "dry_run": False}}),
+    Example(summary="Without inputs", value={}),
+]
+CANCEL_EXAMPLES = [Example(summary="With a reason", value={"reason": "wrong date"})]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StartRunRequest(_Request):
+    """What to start a run with: its inputs, any JSON object up to 256 KiB."""
+
+    inputs: Annotated[
+        dict[str, Any],
+        Field(
+            default_factory=dict,
+            description="Any JSON object (at most 256 KiB serialized); no NUL characters "
+            "or lone surrogates in keys or strings.",
+            examples=[{"date": "2024-05-01"}],
+        ),
+    ]
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs_are_storable(cls, inputs: dict[str, Any]) -> dict[str, Any]:
+        _refuse_unstorable_json(inputs)
+        size = len(json.dumps(inputs, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > MAX_INPUTS_BYTES:
+            msg = f"inputs take {size} bytes as JSON; the limit is {MAX_INPUTS_BYTES}"
+            raise ValueError(msg)
+        return inputs
+
+
+class CancelRunRequest(_Request):
+    """Why the run is cancelled."""
+
+    reason: Annotated[
+        str,
+        Field(min_length=1, max_length=MAX_REASON_LENGTH, examples=["wrong date"]),
+    ] = DEFAULT_CANCEL_REASON
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_is_storable(cls, reason: str) -> str:
+        _refuse_unstorable_text(reason, "reason")
+        return reason
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class TaskView(_View):
+    """One task of a run: its current attempt and what that attempt produced."""
+
+    name: Annotated[str, Field(examples=["extract"])]
+    status: TaskStatus
+    attempt: Annotated[int, Field(description="0 until the task is first queued.")]
+    queue: Annotated[str, Field(examples=["default"])]
+    worker: Annotated[str | None, Field(examples=["worker-1"])]
+    exit_code: int | None
+    error: str | None
+    reason: Annotated[str | None, Field(description="Why the task was skipped.")]
+    output: dict[str, Any] | None
+    stdout_tail: str
+    stderr_tail: str
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    depends_on: Annotated[list[str], Field(examples=[["extract"]])]
+
+    @classmethod
+    def of(cls, task: TaskState) -> "TaskView":
+        return cls(
+            name=task.name,
+            status=task.status,
+            attempt=task.attempt,
+            queue=task.queue,
+            worker=task.worker,
+            exit_code=task.exit_code,
+            error=task.error,
+            reason=task.reason,
+            output=task.output,
+            stdout_tail=task.stdout_tail,
+            stderr_tail=task.stderr_tail,
+            queued_at=task.queued_at,
+            started_at=task.started_at,
+            finished_at=task.finished_at,
+            depends_on=list(task.depends_on),
+        )
+
+
+class RunLinks(_View):
+    self: Annotated[str, Field(examples=["/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10"])]
+    events: Annotated[str, Field(examples=["/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10/events"])]
+
+
+class RunView(_View):
+    """A run of a pinned workflow version, with its tasks in definition order."""
+
+    id: Annotated[str, Field(examples=["0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10"])]
+    workflow: Annotated[str, Field(examples=["nightly-etl"])]
+    workflow_version: Annotated[int, Field(examples=[2])]
+    status: RunStatus
+    reason: Annotated[str | None, Field(description="Why the run failed or was cancelled.")]
+    trigger: Annotated[str, Field(examples=["api"])]
+    inputs: Annotated[dict[str, Any], Field(examples=[{"date": "2024-05-01"}])]
+    created_at: datetime
+    finished_at: datetime | None
+    tasks: list[TaskView]
+    links: RunLinks
+
+    @classmethod
+    def of(cls, run: Run) -> "RunView":
+        return cls(
+            id=str(run.id),
+            workflow=run.workflow,
+            workflow_version=run.workflow_version,
+            status=run.status,
+            reason=run.reason,
+            trigger=run.trigger,
+            inputs=run.inputs,
+            created_at=run.created_on,
+            finished_at=run.finished_at,
+            tasks=[TaskView.of(run.tasks[spec["name"]]) for spec in run.task_specs],
+            links=RunLinks(self=run_path(run.id), events=run_events_path(run.id)),
+        )
+
+
+def _refuse_unstorable_json(inputs: dict[str, Any]) -> None:
+    """Refuse NUL characters and lone surrogates in any key or string, however deep."""
+    pending: list[tuple[str, object]] = [("inputs", inputs)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, dict):
+            for key, child in value.items():
+                _refuse_unstorable_text(key, f"a key of {where}")
+                pending.append((f"{where}.{key}", child))
+        elif isinstance(value, list):
+            pending.extend((f"{where}[{index}]", child) for index, child in enumerate(value))
+        elif isinstance(value, str):
+            _refuse_unstorable_text(value, where)
+
+
+def _refuse_unstorable_text(text: str, where: str) -> None:
+    # PostgreSQL text/jsonb cannot hold NUL, and a lone surrogate cannot be encoded.
+    if "\x00" in text:
+        msg = f"{where} must not contain NUL characters"
+        raise ValueError(msg)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        msg = f"{where} must be valid Unicode (no lone surrogates)"
+        raise ValueError(msg) from None

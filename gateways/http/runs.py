@@ -1,0 +1,149 @@
+"""The runs resource: start a run of a workflow, read it, cancel it, page through its history."""
+
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
+from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency
+from litestar.params import Body, HeaderParameter
+
+from aggregates.provenance import Origin
+from engine.application import Ledgerflow
+from gateways.http.history import (
+    DEFAULT_PAGE_SIZE,
+    After,
+    Cursor,
+    HistoryPage,
+    Limit,
+    after_version,
+)
+from gateways.http.openapi import OptionalBodyOperation, problem_responses
+from gateways.http.paths import RunId, WorkflowName, run_path
+from gateways.http.run_views import (
+    CANCEL_EXAMPLES,
+    START_EXAMPLES,
+    CancelRunRequest,
+    RunView,
+    StartRunRequest,
+)
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="1-255 visible ASCII characters (no spaces)",
+    ),
+]
+_BODY_PROBLEMS = (413, 415)
+
+
+class RunController(Controller):
+    """Runs: one execution of a pinned workflow version, and its event-sourced history."""
+
+    path = "/v1"
+    tags = ["runs"]  # noqa: RUF012 (Litestar reads it as a class attribute)
+
+    @post(
+        "/workflows/{name:str}/runs",
+        status_code=202,
+        sync_to_thread=True,
+        summary="Start a run",
+        description="Starts a run of the workflow's current version: its root tasks are "
+        "queued at once and the rest follow as their dependencies succeed. With an "
+        "`Idempotency-Key`, a retried request with the same body returns the run it started "
+        "(200); the same key with another body is a 409. Keys are kept at least 24 h.",
+        response_description="Accepted (200 for a replay of the same Idempotency-Key); "
+        "`Location` is the run's URL.",
+        response_headers=[
+            ResponseHeader(
+                name="Location",
+                value="/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10",
+                documentation_only=True,
+                description="The run's URL.",
+            )
+        ],
+        responses=problem_responses(404, 409, *_BODY_PROBLEMS),
+        operation_class=OptionalBodyOperation,
+    )
+    def start(
+        self,
+        *,
+        name: WorkflowName,
+        engine: NamedDependency[Ledgerflow],
+        tenant: NamedDependency[str],
+        origin: NamedDependency[Origin],
+        data: Annotated[
+            StartRunRequest | None, Body(title="Run request", examples=START_EXAMPLES)
+        ] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[RunView]:
+        inputs = {} if data is None else data.inputs
+        run, created = engine.start_run(tenant, name, inputs, origin, idempotency_key)
+        return Response(
+            RunView.of(run),
+            status_code=202 if created else 200,
+            headers={"Location": run_path(run.id)},
+        )
+
+    @get(
+        "/runs/{run_id:str}",
+        sync_to_thread=True,
+        summary="Read a run",
+        description="The run and each of its tasks, in definition order (strongly "
+        "consistent: read from the run's own events).",
+        responses=problem_responses(404),
+    )
+    def describe(
+        self, *, run_id: RunId, engine: NamedDependency[Ledgerflow], tenant: NamedDependency[str]
+    ) -> RunView:
+        return RunView.of(engine.get_run(tenant, run_id))
+
+    @post(
+        "/runs/{run_id:str}/cancel",
+        status_code=202,
+        sync_to_thread=True,
+        summary="Cancel a run",
+        description="Cancels every task not yet finished and finishes the run; workers "
+        "running its tasks are told to stop. A finished run is a 409.",
+        responses=problem_responses(404, 409, *_BODY_PROBLEMS),
+        operation_class=OptionalBodyOperation,
+    )
+    def cancel(
+        self,
+        *,
+        run_id: RunId,
+        engine: NamedDependency[Ledgerflow],
+        tenant: NamedDependency[str],
+        origin: NamedDependency[Origin],
+        data: Annotated[
+            CancelRunRequest | None, Body(title="Cancel request", examples=CANCEL_EXAMPLES)
+        ] = None,
+    ) -> RunView:
+        reason = (data or CancelRunRequest()).reason
+        return RunView.of(engine.cancel_run(tenant, run_id, reason, origin))
+
+    @get(
+        "/runs/{run_id:str}/events",
+        sync_to_thread=True,
+        summary="Page through a run's history",
+        description="The run's events, oldest first, each with its global log position. "
+        "Follow `next_cursor` (or pass `after`, a run version) for the next page.",
+        responses=problem_responses(404),
+    )
+    def history(
+        self,
+        *,
+        run_id: RunId,
+        engine: NamedDependency[Ledgerflow],
+        tenant: NamedDependency[str],
+        after: After = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> HistoryPage:
+        start = after_version(after, cursor)
+        # One more than a page tells whether another page follows.
+        entries = engine.run_history(tenant, run_id, after_version=start, limit=limit + 1)
+        return HistoryPage.of(entries, limit)

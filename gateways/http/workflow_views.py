@@ -1,0 +1,102 @@
+"""What the API answers about workflows: a definition at a version, and the receipt of a change."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from litestar.openapi.spec import Example
+from pydantic import BaseModel, ConfigDict, Field
+
+from aggregates.spec import WorkflowSpec
+from aggregates.workflow import Workflow
+from engine.application import Applied
+
+SPEC_EXAMPLES = [
+    Example(
+        summary="Extract, then transform, then load",
+        value={
+            "name": "nightly-etl",
+            "description": "Copy yesterday's orders into the warehouse.",
+            "tasks": [
+                {"name": "extract", "command": "python -m etl.extract", "queue": "io"},
+                {
+                    "name": "transform",
+                    "command": "python -m etl.transform",
+                    "depends_on": ["extract"],
+                },
+                {
+                    "name": "load",
+                    "command": "python -m etl.load",
+                    "depends_on": ["transform"],
+                    "timeout_seconds": 600,
+                },
+            ],
+        },
+    ),
+    Example(
+        summary="A single no-op task",
+        value={"name": "hello", "tasks": [{"name": "noop", "executor": "noop"}]},
+    ),
+]
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class TaskDefinition(_View):
+    """One task of a workflow definition, as stored."""
+
+    name: Annotated[str, Field(examples=["transform"])]
+    executor: Literal["shell", "noop"]
+    command: Annotated[str | None, Field(examples=["python -m etl.transform"])]
+    depends_on: Annotated[list[str], Field(examples=[["extract"]])]
+    queue: Annotated[str, Field(examples=["default"])]
+    timeout_seconds: Annotated[float, Field(examples=[3600.0])]
+
+
+class WorkflowDefinition(_View):
+    """A workflow's definition at one version, and which version is current."""
+
+    name: Annotated[str, Field(examples=["nightly-etl"])]
+    version: Annotated[int, Field(description="The version shown.", examples=[2])]
+    current_version: Annotated[int, Field(description="The latest version.", examples=[2])]
+    description: Annotated[str, Field(examples=["Copy yesterday's orders into the warehouse."])]
+    tasks: list[TaskDefinition]
+    created_at: Annotated[datetime, Field(description="When version 1 was registered.")]
+    updated_at: Annotated[datetime, Field(description="When the latest version was recorded.")]
+
+    @classmethod
+    def of(cls, workflow: Workflow, version: int | None) -> "WorkflowDefinition":
+        spec: WorkflowSpec = workflow.spec(version)
+        return cls(
+            name=workflow.name,
+            version=workflow.current_version if version is None else version,
+            current_version=workflow.current_version,
+            description=spec.description,
+            tasks=[TaskDefinition.model_validate(task.model_dump()) for task in spec.tasks],
+            created_at=workflow.created_on,
+            updated_at=workflow.modified_on,
+        )
+
+
+class WorkflowApplied(_View):
+    """What registering or applying a definition did, and the version that is now current."""
+
+    name: Annotated[str, Field(examples=["nightly-etl"])]
+    version: Annotated[int, Field(description="The current version.", examples=[1])]
+    applied: Annotated[
+        Applied,
+        Field(description="`created`, `revised` (a new version) or `unchanged` (a no-op)."),
+    ]
+    created_at: Annotated[datetime, Field(description="When version 1 was registered.")]
+    updated_at: Annotated[datetime, Field(description="When the latest version was recorded.")]
+
+    @classmethod
+    def of(cls, workflow: Workflow, applied: Applied) -> "WorkflowApplied":
+        return cls(
+            name=workflow.name,
+            version=workflow.current_version,
+            applied=applied,
+            created_at=workflow.created_on,
+            updated_at=workflow.modified_on,
+        )

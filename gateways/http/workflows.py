@@ -1,0 +1,118 @@
+"""The workflows resource: register, apply (create or revise) and read versioned definitions."""
+
+from typing import Annotated
+
+from litestar import Controller, Response, get, post, put
+from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency
+from litestar.exceptions import ValidationException
+from litestar.params import Body, QueryParameter
+
+from aggregates.provenance import Origin
+from aggregates.spec import WorkflowSpec
+from engine.application import Applied, Ledgerflow
+from gateways.http.openapi import problem_responses
+from gateways.http.paths import WorkflowName, workflow_path
+from gateways.http.workflow_views import SPEC_EXAMPLES, WorkflowApplied, WorkflowDefinition
+
+SpecBody = Annotated[
+    WorkflowSpec,
+    Body(
+        title="Workflow definition",
+        description="A name and a DAG of tasks. Server-owned fields (`version`, `status`, "
+        "`tenant`, `created_by`...) are refused.",
+        examples=SPEC_EXAMPLES,
+    ),
+]
+_LOCATION = ResponseHeader(
+    name="Location",
+    value="/v1/workflows/nightly-etl",
+    documentation_only=True,
+    description="The workflow's URL.",
+)
+_BODY_PROBLEMS = (413, 415)
+
+
+class WorkflowController(Controller):
+    """Workflow definitions: every change is a new version; runs pin the version they start on."""
+
+    path = "/v1/workflows"
+    tags = ["workflows"]  # noqa: RUF012 (Litestar reads it as a class attribute)
+
+    @post(
+        "/",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Register a workflow",
+        description="Registers version 1 of a new workflow. A name that exists is a 409: "
+        "use `PUT /v1/workflows/{name}` to revise.",
+        response_description="Registered; `Location` is the workflow's URL.",
+        response_headers=[_LOCATION],
+        responses=problem_responses(409, *_BODY_PROBLEMS),
+    )
+    def register(
+        self,
+        *,
+        data: SpecBody,
+        engine: NamedDependency[Ledgerflow],
+        tenant: NamedDependency[str],
+        origin: NamedDependency[Origin],
+    ) -> Response[WorkflowApplied]:
+        workflow = engine.register_workflow(tenant, data, origin)
+        return Response(
+            WorkflowApplied.of(workflow, Applied.CREATED),
+            status_code=201,
+            headers={"Location": workflow_path(workflow.name)},
+        )
+
+    @put(
+        "/{name:str}",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Create or revise a workflow",
+        description="The idempotent apply for deploy pipelines: creates the workflow (201), "
+        "records a new version if the definition changed (200, `revised`), or changes "
+        "nothing (200, `unchanged`). The name in the path must equal the body's `name`.",
+        response_description="Revised or unchanged (201 when created).",
+        responses=problem_responses(*_BODY_PROBLEMS),
+    )
+    def apply(
+        self,
+        *,
+        name: WorkflowName,
+        data: SpecBody,
+        engine: NamedDependency[Ledgerflow],
+        tenant: NamedDependency[str],
+        origin: NamedDependency[Origin],
+    ) -> Response[WorkflowApplied]:
+        if data.name != name:
+            raise ValidationException(
+                detail="the body names another workflow",
+                extra=[{"key": "name", "message": f"must equal the name in the path ({name})"}],
+            )
+        workflow, applied = engine.apply_workflow(tenant, data, origin)
+        return Response(
+            WorkflowApplied.of(workflow, applied),
+            status_code=201 if applied is Applied.CREATED else 200,
+            headers={"Location": workflow_path(workflow.name)},
+        )
+
+    @get(
+        "/{name:str}",
+        sync_to_thread=True,
+        summary="Read a workflow definition",
+        description="The definition at `version` (the current one by default).",
+        responses=problem_responses(404),
+    )
+    def describe(
+        self,
+        *,
+        name: WorkflowName,
+        engine: NamedDependency[Ledgerflow],
+        tenant: NamedDependency[str],
+        version: Annotated[
+            int | None,
+            QueryParameter(ge=1, description="A version; the current one if absent."),
+        ] = None,
+    ) -> WorkflowDefinition:
+        return WorkflowDefinition.of(engine.get_workflow(tenant, name), version)

@@ -1,0 +1,33 @@
+"""`ledgerflow migrate`: creates the schema and every table once, safely beside other migrators."""
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+
+from engine.application import Ledgerflow
+from ops.settings import Settings, SettingsError
+from ops.system import DISPATCHER_TRACKING_TABLE, build_tracking
+
+# Any constant works: it only has to be the same for every process that migrates.
+_MIGRATION_LOCK = 0x1EDF_0001
+
+
+def migrate(settings: Settings) -> None:
+    """Create the schema, the events table and the followers' tables (idempotent).
+
+    Several processes creating tables at once fail ("tuple concurrently updated"), so every
+    migrator holds one advisory lock; services start with table creation off.
+    """
+    if settings.database_url is None:
+        msg = "no database URL: set LEDGERFLOW_DATABASE_URL or run `ledgerflow up`"
+        raise SettingsError(msg)
+    with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        try:
+            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(settings.schema)))
+            engine = Ledgerflow(env={**settings.eventsourcing_env(), "CREATE_TABLE": "y"})
+            try:
+                build_tracking(engine, DISPATCHER_TRACKING_TABLE).create_table()
+            finally:
+                engine.close()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))

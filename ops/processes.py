@@ -1,0 +1,130 @@
+"""The long-running services: `ledgerflow api`, `ledgerflow engine` and `ledgerflow worker`."""
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from engine.application import Ledgerflow
+from gateways.http.app import create_app
+from gateways.http.health import Readiness
+from ops.settings import Settings
+from ops.system import DISPATCHER_TRACKING_TABLE, build_engine, build_tracking, connect_nats
+from streams.dispatcher import Dispatcher
+from streams.recorder import ResultRecorder
+from streams.subjects import Subjects
+from streams.topology import declare_streams
+from streams.worker import Worker
+
+logger = logging.getLogger(__name__)
+
+STARTUP_RETRY_SECONDS = 1.0
+
+
+def run_service(service: Callable[[Settings, asyncio.Event], Awaitable[None]], settings: Settings) -> None:
+    """Run one service until SIGINT or SIGTERM, then let it finish its in-flight work."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await service(settings, stop)
+
+    asyncio.run(main())
+
+
+async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
+    """The dispatcher and the result recorder, sharing one Application and one NATS connection."""
+    engine = build_engine(settings)
+    nc = await connect_nats(settings, "engine")
+    try:
+        subjects = Subjects(settings.nats_prefix)
+        js = await _declared(nc, subjects, stop)
+        tracking = build_tracking(engine, DISPATCHER_TRACKING_TABLE)
+        dispatcher = Dispatcher(engine, tracking, js, subjects)
+        recorder = ResultRecorder(engine, js, subjects)
+        logger.info("engine started (dispatcher at position %d)", dispatcher.position)
+        await asyncio.gather(dispatcher.run(stop), recorder.run(stop))
+    finally:
+        await nc.drain()
+        engine.close()
+
+
+async def serve_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """One stateless worker: it talks to NATS only, never to PostgreSQL."""
+    nc = await connect_nats(settings, f"worker-{settings.worker_name}")
+    try:
+        subjects = Subjects(settings.nats_prefix)
+        await _declared(nc, subjects, stop)
+        worker = Worker(
+            nc,
+            subjects,
+            name=settings.worker_name,
+            queues=settings.worker_queues,
+            concurrency=settings.worker_concurrency,
+            base_env=dict(os.environ),
+        )
+        logger.info("worker %s serving queues %s", settings.worker_name, settings.worker_queues)
+        await worker.run(stop)
+    finally:
+        await nc.drain()
+
+
+async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
+    """The HTTP API; it reads and writes the log in PostgreSQL and only watches NATS for health."""
+    engine = build_engine(settings)
+    nc = await connect_nats(settings, "api")
+    app = create_app(engine, _readiness(engine, nc))
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    watcher = asyncio.create_task(_exit_on(stop, server))
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+        await nc.close()
+        engine.close()
+
+
+async def _exit_on(stop: asyncio.Event, server: uvicorn.Server) -> None:
+    await stop.wait()
+    server.should_exit = True
+
+
+def _readiness(engine: Ledgerflow, nc: NatsClient) -> Callable[[], Awaitable[Readiness]]:
+    async def probe() -> Readiness:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(engine.recorder.max_notification_id), 3.0)
+        except Exception as error:
+            return Readiness(database=False, nats=nc.is_connected, details={"database": str(error)})
+        return Readiness(database=True, nats=nc.is_connected)
+
+    return probe
+
+
+async def _declared(nc: NatsClient, subjects: Subjects, stop: asyncio.Event) -> JetStreamContext:
+    """Declare the streams, waiting for JetStream to be available."""
+    js = nc.jetstream()
+    while True:
+        try:
+            await declare_streams(js, subjects)
+        except Exception as error:
+            if stop.is_set():
+                raise
+            logger.warning("JetStream not ready (%s); retrying", error)
+            await asyncio.sleep(STARTUP_RETRY_SECONDS)
+        else:
+            return js

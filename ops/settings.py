@@ -1,0 +1,130 @@
+"""Settings, read once from the environment, and the eventsourcing environment they imply."""
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from aggregates.names import is_identifier
+from ops.event_store import RECORDER_TOPIC
+from streams.subjects import DEFAULT_PREFIX
+
+
+class SettingsError(ValueError):
+    """A setting has a value Ledgerflow cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Ledgerflow process needs to know about where it runs."""
+
+    database_url: str | None = None
+    nats_url: str | None = None
+    data_dir: Path = Path(".ledgerflow")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    schema: str = "ledgerflow"
+    nats_prefix: str = DEFAULT_PREFIX
+    worker_name: str = field(default_factory=lambda: _default_worker_name())  # noqa: PLW0108 -- defined below
+    worker_queues: tuple[str, ...] = ("default",)
+    worker_concurrency: int = 4
+    pool_size: int = 10
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Read `LEDGERFLOW_*` variables; unset ones keep their defaults."""
+        env = os.environ if env is None else env
+        defaults = cls()
+
+        def get(name: str) -> str | None:
+            value = env.get(f"LEDGERFLOW_{name}")
+            return value if value else None
+
+        settings = replace(
+            defaults,
+            database_url=get("DATABASE_URL"),
+            nats_url=get("NATS_URL"),
+            data_dir=Path(get("DATA_DIR") or defaults.data_dir),
+            host=get("HOST") or defaults.host,
+            port=_integer("LEDGERFLOW_PORT", get("PORT"), defaults.port, 1, 65535),
+            schema=get("DATABASE_SCHEMA") or defaults.schema,
+            nats_prefix=get("NATS_PREFIX") or defaults.nats_prefix,
+            worker_name=get("WORKER_NAME") or defaults.worker_name,
+            worker_queues=tuple((get("WORKER_QUEUES") or "default").split(",")),
+            worker_concurrency=_integer(
+                "LEDGERFLOW_WORKER_CONCURRENCY", get("WORKER_CONCURRENCY"), 4, 1, 1024
+            ),
+            pool_size=_integer("LEDGERFLOW_POOL_SIZE", get("POOL_SIZE"), 10, 2, 200),
+            log_level=(get("LOG_LEVEL") or defaults.log_level).lower(),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        for name, value in (
+            ("LEDGERFLOW_DATABASE_SCHEMA", self.schema),
+            ("LEDGERFLOW_NATS_PREFIX", self.nats_prefix),
+            ("LEDGERFLOW_WORKER_NAME", self.worker_name),
+            *(("LEDGERFLOW_WORKER_QUEUES", queue) for queue in self.worker_queues),
+        ):
+            if not is_identifier(value):
+                msg = f"{name}={value!r}: use 1-64 characters of [A-Za-z0-9_-]"
+                raise SettingsError(msg)
+        if self.database_url is not None:
+            try:
+                conninfo_to_dict(self.database_url)
+            except Exception as error:
+                msg = f"LEDGERFLOW_DATABASE_URL is not a PostgreSQL URL: {error}"
+                raise SettingsError(msg) from None
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The `env` mapping the eventsourcing Application reads (tables created by migrate)."""
+        if self.database_url is None:
+            msg = "no database URL: set LEDGERFLOW_DATABASE_URL or run `ledgerflow up`"
+            raise SettingsError(msg)
+        params = conninfo_to_dict(self.database_url)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
+            "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
+            "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
+            "POSTGRES_PORT": str(params.get("port") or "5432"),
+            "POSTGRES_USER": str(params.get("user") or "postgres"),
+            "POSTGRES_PASSWORD": str(params.get("password") or ""),
+            "POSTGRES_SCHEMA": self.schema,
+            "POSTGRES_POOL_SIZE": str(self.pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(self.pool_size),
+            # Also the pool checkout timeout: an exhausted pool fails fast (a 503), not hangs.
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_LOCK_TIMEOUT": "5",
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+            "CREATE_TABLE": "n",
+        }
+
+    def with_servers(self, database_url: str, nats_url: str) -> "Settings":
+        return replace(self, database_url=database_url, nats_url=nats_url)
+
+
+def _integer(name: str, raw: str | None, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        msg = f"{name}={raw!r} is not an integer"
+        raise SettingsError(msg) from None
+    if not low <= value <= high:
+        msg = f"{name}={value} is out of range {low}..{high}"
+        raise SettingsError(msg)
+    return value
+
+
+def _default_worker_name() -> str:
+    host = "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname())
+    return f"{host[:40].strip('-_') or 'worker'}-{os.getpid()}"

@@ -1,0 +1,52 @@
+"""The composition root: builds the engine, trackers and NATS connections from settings."""
+
+import logging
+
+import nats
+from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresTrackingRecorder
+from nats.aio.client import Client as NatsClient
+
+from engine.application import Ledgerflow
+from ops.settings import Settings, SettingsError
+
+logger = logging.getLogger(__name__)
+
+DISPATCHER_TRACKING_TABLE = "dispatcher_tracking"
+
+
+def build_engine(settings: Settings) -> Ledgerflow:
+    """The one Ledgerflow Application on PostgreSQL (its tables exist: `migrate` made them)."""
+    return Ledgerflow(env=settings.eventsourcing_env())
+
+
+def build_tracking(engine: Ledgerflow, table: str) -> PostgresTrackingRecorder:
+    """A follower's position table, sharing the engine's connection pool."""
+    factory = engine.factory
+    if not isinstance(factory, PostgresFactory):
+        msg = "followers need the PostgreSQL event store"
+        raise SettingsError(msg)
+    datastore: PostgresDatastore = factory.datastore
+    return PostgresTrackingRecorder(datastore, tracking_table_name=table)
+
+
+async def connect_nats(settings: Settings, name: str) -> NatsClient:
+    """A NATS connection that keeps reconnecting for as long as the process lives."""
+    if settings.nats_url is None:
+        msg = "no NATS URL: set LEDGERFLOW_NATS_URL or run `ledgerflow up`"
+        raise SettingsError(msg)
+
+    async def disconnected() -> None:
+        logger.warning("%s: disconnected from NATS", name)
+
+    async def reconnected() -> None:
+        logger.info("%s: reconnected to NATS", name)
+
+    return await nats.connect(
+        settings.nats_url,
+        name=f"ledgerflow-{name}",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        disconnected_cb=disconnected,
+        reconnected_cb=reconnected,
+    )

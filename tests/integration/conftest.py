@@ -1,0 +1,49 @@
+"""Fixtures for integration tests: a migrated schema and a NATS prefix of their own per test."""
+
+from collections.abc import AsyncIterator, Iterator
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from engine.application import Ledgerflow
+from ops.migrate import migrate
+from ops.settings import Settings
+from ops.system import build_engine
+from streams.subjects import Subjects
+from streams.topology import declare_streams
+
+
+@pytest.fixture
+def settings(postgres_url: str, nats_url: str, unique_name: str) -> Settings:
+    """Settings on the session's servers, isolated by schema and NATS prefix; migrated."""
+    settings = Settings(
+        database_url=postgres_url,
+        nats_url=nats_url,
+        schema=unique_name,
+        nats_prefix=unique_name,
+        worker_name="w1",
+        pool_size=4,
+    )
+    migrate(settings)
+    return settings
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Ledgerflow]:
+    engine = build_engine(settings)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def subjects(settings: Settings) -> Subjects:
+    return Subjects(settings.nats_prefix)
+
+
+@pytest.fixture
+async def nc(nats_url: str, subjects: Subjects) -> AsyncIterator[NatsClient]:
+    client = await nats.connect(nats_url)
+    await declare_streams(client.jetstream(), subjects)
+    yield client
+    await client.close()

@@ -1,0 +1,200 @@
+"""The worker against a real nats-server: results reported, dispatches acked, poison terminated."""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Literal
+from uuid import uuid4
+
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from streams.messages import ExecuteTask, TaskReported
+from streams.subjects import Subjects
+from streams.topology import declare_streams
+from streams.worker import Worker
+
+pytestmark = pytest.mark.integration
+
+HANG_SECONDS = 30.0
+POLL_SECONDS = 0.05
+ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+
+# These override tests/integration/conftest.py's `nc` and `subjects` on purpose: the worker never
+# touches PostgreSQL, so its tests need no migrated schema.
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[Client]:
+    client = await nats.connect(nats_url)
+    yield client
+    await client.drain()
+
+
+@pytest.fixture
+async def subjects(nc: Client, unique_name: str) -> Subjects:
+    subjects = Subjects(prefix=unique_name)
+    await declare_streams(nc.jetstream(), subjects)
+    return subjects
+
+
+def a_dispatch(
+    executor: Literal["shell", "noop"], command: str | None = None, task: str = "extract"
+) -> ExecuteTask:
+    return ExecuteTask(
+        tenant="default",
+        run_id=uuid4(),
+        workflow="nightly",
+        task=task,
+        attempt=1,
+        queue="default",
+        executor=executor,
+        command=command,
+        timeout_seconds=HANG_SECONDS,
+    )
+
+
+async def publish(js: JetStreamContext, subjects: Subjects, dispatch: ExecuteTask) -> None:
+    await js.publish(
+        subjects.dispatch(dispatch.queue),
+        dispatch.model_dump_json().encode(),
+        headers={"Nats-Msg-Id": dispatch.message_id},
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, HANG_SECONDS)
+
+
+async def results(js: JetStreamContext, subjects: Subjects, count: int) -> list[TaskReported]:
+    """The next `count` result messages, acked, read as the recorder would."""
+    subscription = await js.pull_subscribe_bind(
+        consumer=subjects.results_consumer(0), stream=subjects.results_stream
+    )
+    reports: list[TaskReported] = []
+    async with asyncio.timeout(HANG_SECONDS):
+        while len(reports) < count:
+            with contextlib.suppress(TimeoutError):
+                for msg in await subscription.fetch(count - len(reports), timeout=1):
+                    reports.append(TaskReported.model_validate_json(msg.data))
+                    await msg.ack()
+    await subscription.unsubscribe()
+    return reports
+
+
+async def dispatches_left(js: JetStreamContext, subjects: Subjects) -> int:
+    """Dispatch messages still stored once acks had time to land (work-queue retention)."""
+    polls = int(HANG_SECONDS / POLL_SECONDS)
+    for _ in range(polls):
+        left = (await js.stream_info(subjects.dispatch_stream)).state.messages
+        if left == 0:
+            break
+        await asyncio.sleep(POLL_SECONDS)
+    return left
+
+
+def a_worker(nc: Client, subjects: Subjects) -> Worker:
+    return Worker(nc, subjects, name="worker-1", base_env=ENV)
+
+
+@pytest.mark.parametrize(
+    "dispatch", [a_dispatch("noop"), a_dispatch("shell", "echo hi")], ids=["noop", "shell"]
+)
+async def test_a_dispatched_task_reports_started_then_succeeded_and_is_acked(
+    nc: Client, subjects: Subjects, dispatch: ExecuteTask
+) -> None:
+    js = nc.jetstream()
+    await publish(js, subjects, dispatch)
+
+    async with running(a_worker(nc, subjects)):
+        started, finished = await results(js, subjects, 2)
+
+    assert (started.outcome, started.delivery, started.worker) == ("started", 1, "worker-1")
+    assert (finished.outcome, finished.delivery, finished.exit_code) == ("succeeded", 1, 0)
+    assert (finished.run_id, finished.task, finished.attempt) == (dispatch.run_id, "extract", 1)
+    assert await dispatches_left(js, subjects) == 0
+
+
+async def test_a_shell_task_reports_its_stdout_tail(nc: Client, subjects: Subjects) -> None:
+    js = nc.jetstream()
+    await publish(js, subjects, a_dispatch("shell", "echo hi"))
+
+    async with running(a_worker(nc, subjects)):
+        _, finished = await results(js, subjects, 2)
+
+    assert finished.stdout_tail == "hi\n"
+
+
+async def test_a_malformed_dispatch_is_terminated_counted_and_does_not_block_the_next(
+    nc: Client, subjects: Subjects
+) -> None:
+    js = nc.jetstream()
+    worker = a_worker(nc, subjects)
+    await js.publish(subjects.dispatch("default"), b'{"schema_version": 1, "task": "x"}')
+    await publish(js, subjects, a_dispatch("noop"))
+
+    async with running(worker):
+        reports = await results(js, subjects, 2)
+
+    assert [report.outcome for report in reports] == ["started", "succeeded"]
+    assert worker.rejected == 1
+    assert await dispatches_left(js, subjects) == 0
+
+
+async def test_a_dispatch_of_an_unknown_schema_version_is_terminated_naming_it(
+    nc: Client, subjects: Subjects, caplog: pytest.LogCaptureFixture
+) -> None:
+    js = nc.jetstream()
+    worker = a_worker(nc, subjects)
+    future = a_dispatch("noop").model_dump(mode="json") | {"schema_version": 2}
+    await js.publish(subjects.dispatch("default"), json.dumps(future).encode())
+    await publish(js, subjects, a_dispatch("noop"))
+
+    with caplog.at_level(logging.ERROR, logger="streams.worker"):
+        async with running(worker):
+            await results(js, subjects, 2)
+
+    assert worker.rejected == 1
+    assert "unknown schema_version 2" in caplog.text
+
+
+async def test_a_failing_shell_command_reports_failed_with_its_exit_code(
+    nc: Client, subjects: Subjects
+) -> None:
+    js = nc.jetstream()
+    await publish(js, subjects, a_dispatch("shell", "echo broken >&2; exit 3"))
+
+    async with running(a_worker(nc, subjects)):
+        _, finished = await results(js, subjects, 2)
+
+    assert (finished.outcome, finished.exit_code, finished.error) == ("failed", 3, "exit code 3")
+    assert finished.stderr_tail == "broken\n"
+    assert await dispatches_left(js, subjects) == 0
+
+
+async def test_a_stopping_worker_finishes_and_acks_the_attempt_in_flight(
+    nc: Client, subjects: Subjects
+) -> None:
+    js = nc.jetstream()
+    await publish(js, subjects, a_dispatch("shell", "sleep 0.5; echo done"))
+    stop = asyncio.Event()
+    serving = asyncio.create_task(a_worker(nc, subjects).run(stop))
+    await results(js, subjects, 1)  # started: the attempt is in flight
+
+    stop.set()
+    await asyncio.wait_for(serving, HANG_SECONDS)
+
+    [finished] = await results(js, subjects, 1)
+    assert (finished.outcome, finished.stdout_tail) == ("succeeded", "done\n")
+    assert await dispatches_left(js, subjects) == 0

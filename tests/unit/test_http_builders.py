@@ -1,0 +1,134 @@
+"""Builders for the HTTP API tests: a real engine on an in-memory store, and a client around it."""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import httpx
+from eventsourcing.persistence import ApplicationRecorder, OperationalError, StoredEvent
+from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from engine.application import Ledgerflow
+from gateways.http.app import create_app
+from gateways.http.health import Readiness, ReadinessProbe
+
+PROBLEM_JSON = "application/problem+json"
+Client = TestClient[Litestar]
+
+
+class PositionedPOPORecorder(POPOApplicationRecorder):
+    """The in-memory recorder, able to say where each of an aggregate's events is in the log."""
+
+    def select_positioned_events(
+        self, originator_id: UUID, *, after_version: int, limit: int
+    ) -> Sequence[tuple[int, StoredEvent]]:
+        with self._database_lock:
+            index = self._stored_events_index.get(str(originator_id), {})
+            rows = [
+                (position + 1, self._stored_events[position])
+                for version, position in sorted(index.items())
+                if version > after_version
+            ]
+        return rows[:limit]
+
+
+class PositionedPOPOFactory(POPOFactory):
+    def application_recorder(self) -> ApplicationRecorder:
+        return PositionedPOPORecorder()
+
+
+class _UnreachableRecorder(PositionedPOPORecorder):
+    def select_events(self, *args: Any, **kwargs: Any) -> Sequence[StoredEvent]:
+        msg = "connection refused"
+        raise OperationalError(msg)
+
+
+class UnreachableStoreFactory(POPOFactory):
+    def application_recorder(self) -> ApplicationRecorder:
+        return _UnreachableRecorder()
+
+
+class _BrokenRecorder(PositionedPOPORecorder):
+    def select_events(self, *args: Any, **kwargs: Any) -> Sequence[StoredEvent]:
+        msg = "secret internals at /srv/ledgerflow"
+        raise RuntimeError(msg)
+
+
+class BrokenStoreFactory(POPOFactory):
+    def application_recorder(self) -> ApplicationRecorder:
+        return _BrokenRecorder()
+
+
+def an_engine(factory: type[POPOFactory] = PositionedPOPOFactory) -> Ledgerflow:
+    return Ledgerflow(env={"PERSISTENCE_MODULE": f"{__name__}:{factory.__name__}"})
+
+
+def a_probe(*, database: bool = True, nats: bool = True) -> ReadinessProbe:
+    async def probe() -> Readiness:
+        return Readiness(database=database, nats=nats)
+
+    return probe
+
+
+@contextmanager
+def a_client(
+    engine: Ledgerflow | None = None, readiness: ReadinessProbe | None = None, **limits: int
+) -> Iterator[Client]:
+    app = create_app(engine or an_engine(), readiness or a_probe(), **limits)
+    with TestClient(app) as client:
+        yield client
+
+
+def a_spec(name: str = "etl", **fields: Any) -> dict[str, Any]:
+    """A valid three-task chain (extract -> transform -> load), with `fields` overridden."""
+    spec: dict[str, Any] = {
+        "name": name,
+        "tasks": [
+            {"name": "extract", "command": "echo extract"},
+            {"name": "transform", "command": "echo transform", "depends_on": ["extract"]},
+            {"name": "load", "command": "echo load", "depends_on": ["transform"]},
+        ],
+    }
+    spec.update(fields)
+    return spec
+
+
+def a_registered_workflow(client: Client, name: str = "etl") -> None:
+    response = client.post("/v1/workflows", json=a_spec(name))
+    assert response.status_code == 201, response.text
+
+
+def a_started_run(client: Client, workflow: str = "etl", **body: Any) -> dict[str, Any]:
+    response = client.post(f"/v1/workflows/{workflow}/runs", json=body)
+    assert response.status_code == 202, response.text
+    run: dict[str, Any] = response.json()
+    return run
+
+
+def raw_json(client: Client, path: str, body: bytes, method: str = "POST") -> httpx.Response:
+    """Send `body` as it is, labelled as JSON (for bodies `json=` cannot produce)."""
+    return client.request(method, path, content=body, headers={"Content-Type": "application/json"})
+
+
+def recorded(engine: Ledgerflow) -> int:
+    """How many events the log holds: unchanged means the request recorded nothing."""
+    return engine.recorder.max_notification_id() or 0
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The problem+json body of `response`, after checking its status and shape."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith(("https://ledgerflow.dev/problems/", "about:blank"))
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+def locs(body: dict[str, Any]) -> list[str]:
+    return [error["loc"] for error in body.get("errors", [])]
