@@ -13,7 +13,7 @@ from nats.js import JetStreamContext
 from engine.application import Ledgerflow
 from gateways.http.app import create_app
 from gateways.http.health import Readiness
-from ops.settings import Settings
+from ops.settings import SUPERVISOR_PID_VARIABLE, Settings
 from ops.system import DISPATCHER_TRACKING_TABLE, build_engine, build_tracking, connect_nats
 from streams.dispatcher import Dispatcher
 from streams.recorder import ResultRecorder
@@ -34,9 +34,25 @@ def run_service(service: Callable[[Settings, asyncio.Event], Awaitable[None]], s
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await service(settings, stop)
+        orphaned = asyncio.create_task(_stop_when_orphaned(stop))
+        try:
+            await service(settings, stop)
+        finally:
+            orphaned.cancel()
 
     asyncio.run(main())
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """Under `ledgerflow up`, stop if the supervisor dies without stopping us (kill -9)."""
+    supervisor = os.environ.get(SUPERVISOR_PID_VARIABLE)
+    if supervisor is None:
+        return
+    while not stop.is_set():
+        if os.getppid() != int(supervisor):
+            logger.warning("the supervisor is gone; stopping")
+            stop.set()
+        await asyncio.sleep(1.0)
 
 
 async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:

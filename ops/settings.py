@@ -13,6 +13,10 @@ from ops.event_store import RECORDER_TOPIC
 from streams.subjects import DEFAULT_PREFIX
 
 
+SUPERVISOR_PID_VARIABLE = "LEDGERFLOW_SUPERVISOR_PID"
+"""Set by `ledgerflow up` for its children, so they stop if it dies."""
+
+
 class SettingsError(ValueError):
     """A setting has a value Ledgerflow cannot use; the message names the variable."""
 
@@ -98,8 +102,9 @@ class Settings:
             "POSTGRES_SCHEMA": self.schema,
             "POSTGRES_POOL_SIZE": str(self.pool_size),
             "POSTGRES_MAX_OVERFLOW": str(self.pool_size),
-            # Also the pool checkout timeout: an exhausted pool fails fast (a 503), not hangs.
-            "POSTGRES_CONNECT_TIMEOUT": "5",
+            # Also the pool checkout timeout, and eventsourcing retries each call ten times:
+            # short, so an outage or an exhausted pool becomes a 503 in seconds, not a hang.
+            "POSTGRES_CONNECT_TIMEOUT": "2",
             "POSTGRES_PRE_PING": "y",
             "POSTGRES_LOCK_TIMEOUT": "5",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",

@@ -12,7 +12,7 @@ from types import FrameType
 
 from ops.embedded import EmbeddedNats, EmbeddedPostgres
 from ops.migrate import migrate
-from ops.settings import Settings
+from ops.settings import SUPERVISOR_PID_VARIABLE, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ def _spawn(service: str, settings: Settings) -> subprocess.Popen[bytes]:
         "LEDGERFLOW_NATS_URL": settings.nats_url,
         "LEDGERFLOW_HOST": settings.host,
         "LEDGERFLOW_PORT": str(settings.port),
+        SUPERVISOR_PID_VARIABLE: str(os.getpid()),
     }
     # Children ignore the terminal's Ctrl-C (own process group); the supervisor stops them.
     return subprocess.Popen(

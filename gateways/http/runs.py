@@ -106,8 +106,8 @@ class RunController(Controller):
         status_code=202,
         sync_to_thread=True,
         summary="Cancel a run",
-        description="Cancels every task not yet finished and finishes the run; workers "
-        "running its tasks are told to stop. A finished run is a 409.",
+        description="Cancels every task not yet finished and finishes the run; results that "
+        "arrive afterwards change nothing. A finished run is a 409.",
         responses=problem_responses(404, 409, *_BODY_PROBLEMS),
         operation_class=OptionalBodyOperation,
     )
