@@ -1,4 +1,4 @@
-"""Identifiers that travel in NATS subjects and URLs, and the deterministic ids derived from them."""
+"""Identifiers that travel in NATS subjects and URLs, and the ids derived from them."""
 
 import re
 from typing import Annotated

@@ -45,9 +45,7 @@ class AttributedAggregate(Aggregate):
         finally:
             self._origin = None
 
-    def trigger_event(
-        self, event_class: type[CanMutateAggregate[Any]], **kwargs: Any
-    ) -> None:
+    def trigger_event(self, event_class: type[CanMutateAggregate[Any]], **kwargs: Any) -> None:
         origin: Origin | None = self._origin
         if origin is None:
             msg = f"{type(self).__name__} events need an origin: call commands, not mutators"

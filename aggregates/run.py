@@ -214,21 +214,27 @@ class Run(AttributedAggregate):
             self._cancelled(reason=reason)
 
     def _record_outcome(self, report: TaskReport) -> None:
-        tails = {"stdout_tail": report.stdout_tail, "stderr_tail": report.stderr_tail}
-        common = {
-            "task": report.task,
-            "attempt": report.attempt,
-            "delivery": report.delivery,
-            "worker": report.worker,
-        }
+        task, attempt, delivery, worker = (
+            report.task,
+            report.attempt,
+            report.delivery,
+            report.worker,
+        )
+        stdout_tail, stderr_tail = report.stdout_tail, report.stderr_tail
         if report.outcome == "succeeded":
             self._task_succeeded(
-                **common, **tails, exit_code=report.exit_code, output=report.output
-            )
+                task, attempt, delivery, worker, report.exit_code, report.output,
+                stdout_tail, stderr_tail,
+            )  # fmt: skip
         elif report.outcome == "failed":
-            self._task_failed(**common, **tails, exit_code=report.exit_code, error=report.error)
+            self._task_failed(
+                task, attempt, delivery, worker, report.exit_code, report.error,
+                stdout_tail, stderr_tail,
+            )  # fmt: skip
         else:
-            self._task_timed_out(**common, **tails, error=report.error)
+            self._task_timed_out(
+                task, attempt, delivery, worker, report.error, stdout_tail, stderr_tail
+            )
 
     def _advance(self) -> None:
         """Queue tasks whose dependencies succeeded, skip those that can no longer run, finish."""

@@ -129,11 +129,11 @@ def _find_cycle(depends_on: dict[str, list[str]]) -> list[str]:
     """A cycle as a closed path (`a -> b -> a`), or [] for a DAG; iterative, so deep graphs fit."""
     unvisited, on_path, done = 0, 1, 2
     state = dict.fromkeys(depends_on, unvisited)
-    for root in depends_on:
+    for root, children in depends_on.items():
         if state[root] != unvisited:
             continue
         path = [root]
-        iterators = [iter(depends_on[root])]
+        iterators = [iter(children)]
         state[root] = on_path
         while iterators:
             child = next(iterators[-1], None)

@@ -61,7 +61,7 @@ def history_entry(position: int, event: DomainEventProtocol[Any]) -> HistoryEntr
         type=flat_event_type(event),
         version=event.originator_version,
         position=position,
-        timestamp=event.timestamp,
+        timestamp=fields["timestamp"],
         tenant=fields["tenant"],
         actor=fields["actor"],
         correlation_id=fields["correlation_id"],

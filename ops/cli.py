@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--host", help="address the API listens on (default 127.0.0.1)")
     up.add_argument("--port", type=int, help="port the API listens on (default 8080)")
-    up.add_argument("--data-dir", type=Path, help="where embedded servers keep data (./.ledgerflow)")
+    up.add_argument(
+        "--data-dir", type=Path, help="where embedded servers keep data (./.ledgerflow)"
+    )
 
     api = commands.add_parser("api", help="serve the HTTP API", description="Serve the HTTP API.")
     api.add_argument("--host", help="address to listen on (default 127.0.0.1)")

@@ -26,7 +26,9 @@ logger = logging.getLogger(__name__)
 STARTUP_RETRY_SECONDS = 1.0
 
 
-def run_service(service: Callable[[Settings, asyncio.Event], Awaitable[None]], settings: Settings) -> None:
+def run_service(
+    service: Callable[[Settings, asyncio.Event], Awaitable[None]], settings: Settings
+) -> None:
     """Run one service until SIGINT or SIGTERM, then let it finish its in-flight work."""
 
     async def main() -> None:

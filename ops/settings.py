@@ -12,7 +12,6 @@ from aggregates.names import is_identifier
 from ops.event_store import RECORDER_TOPIC
 from streams.subjects import DEFAULT_PREFIX
 
-
 SUPERVISOR_PID_VARIABLE = "LEDGERFLOW_SUPERVISOR_PID"
 """Set by `ledgerflow up` for its children, so they stop if it dies."""
 

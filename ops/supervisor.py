@@ -21,10 +21,6 @@ STOP_GRACE_SECONDS = 15.0
 READY_TIMEOUT_SECONDS = 60.0
 
 
-class _Stop(Exception):
-    """SIGINT or SIGTERM arrived."""
-
-
 def up(settings: Settings) -> int:
     """Run everything until Ctrl-C or SIGTERM; returns the exit code."""
     stopping: list[int] = []
@@ -65,19 +61,16 @@ def _with_servers(settings: Settings, servers: ExitStack) -> Settings:
 
 
 def _spawn(service: str, settings: Settings) -> subprocess.Popen[bytes]:
-    assert settings.database_url is not None and settings.nats_url is not None
     env = {
         **os.environ,
-        "LEDGERFLOW_DATABASE_URL": settings.database_url,
-        "LEDGERFLOW_NATS_URL": settings.nats_url,
+        "LEDGERFLOW_DATABASE_URL": str(settings.database_url),
+        "LEDGERFLOW_NATS_URL": str(settings.nats_url),
         "LEDGERFLOW_HOST": settings.host,
         "LEDGERFLOW_PORT": str(settings.port),
         SUPERVISOR_PID_VARIABLE: str(os.getpid()),
     }
     # Children ignore the terminal's Ctrl-C (own process group); the supervisor stops them.
-    return subprocess.Popen(
-        [sys.executable, "-m", "ops.cli", service], env=env, process_group=0
-    )
+    return subprocess.Popen([sys.executable, "-m", "ops.cli", service], env=env, process_group=0)
 
 
 def _supervise(
@@ -122,5 +115,3 @@ def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
             logger.warning("%s did not stop in time; killing it", name)
             child.kill()
             child.wait()
-
-

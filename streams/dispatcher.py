@@ -88,9 +88,7 @@ class Dispatcher:
                 await asyncio.sleep(RETRY_DELAY_SECONDS)
         self.published += len(commands)
         last = batch[-1][0]
-        await asyncio.to_thread(
-            self._tracking.insert_tracking, Tracking(self._engine.name, last)
-        )
+        await asyncio.to_thread(self._tracking.insert_tracking, Tracking(self._engine.name, last))
 
     async def _publish(self, command: ExecuteTask) -> None:
         await self._js.publish(

@@ -45,6 +45,7 @@ def test_a_run_goes_through_separately_started_servers(server_tmp_path: Path) ->
                 "SELECT count(*) FROM elsewhere.ledgerflow_events WHERE originator_id = %s",
                 (run_id,),
             ).fetchone()
-        assert stored is not None and stored[0] == 5
+        assert stored is not None
+        assert stored[0] == 5
         assert not (server_tmp_path / "lf" / "postgres").exists()
         assert not (server_tmp_path / "lf" / "nats").exists()

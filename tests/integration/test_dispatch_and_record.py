@@ -22,9 +22,9 @@ pytestmark = pytest.mark.integration
 HANG = 30.0
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = HANG) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = HANG) -> None:
     """Wait until `check` holds; the bound only detects hangs."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail("condition not reached in time")
@@ -62,7 +62,9 @@ async def _position_reached(engine: Ledgerflow, dispatcher: Dispatcher) -> bool:
 
 def start_runs(engine: Ledgerflow, count: int) -> list[object]:
     engine.apply_workflow("default", a_spec(), engine.origin("tester"))
-    return [engine.start_run("default", "hello", {"i": i}, engine.origin("t"))[0] for i in range(count)]
+    return [
+        engine.start_run("default", "hello", {"i": i}, engine.origin("t"))[0] for i in range(count)
+    ]
 
 
 async def test_the_dispatcher_publishes_each_queued_task(
@@ -72,7 +74,9 @@ async def test_the_dispatcher_publishes_each_queued_task(
 
     await dispatch_until(engine, nc, subjects, 5)
 
-    message = await nc.jetstream().get_last_msg(subjects.dispatch_stream, subjects.dispatch("default"))
+    message = await nc.jetstream().get_last_msg(
+        subjects.dispatch_stream, subjects.dispatch("default")
+    )
     command = ExecuteTask.model_validate_json(message.data or b"")
     assert (command.task, command.attempt, command.command) == ("a", 1, "echo a")
     assert await dispatched(nc, subjects) == 5
@@ -98,8 +102,10 @@ async def test_re_reading_the_log_after_a_crash_publishes_nothing_twice(
     # A crash after publishing, before the position was committed: the position is lost.
     tracking = build_tracking(engine, DISPATCHER_TRACKING_TABLE)
     with tracking.datastore.transaction(commit=True) as cursor:
-        cursor.execute(f'UPDATE "{tracking.datastore.schema}".{DISPATCHER_TRACKING_TABLE} '  # noqa: S608
-                       "SET notification_id = 0 WHERE application_name = 'Ledgerflow'")
+        cursor.execute(
+            f'UPDATE "{tracking.datastore.schema}".{DISPATCHER_TRACKING_TABLE} '  # noqa: S608
+            "SET notification_id = 0 WHERE application_name = 'Ledgerflow'"
+        )
 
     await dispatch_until(engine, nc, subjects, 6)
 
@@ -166,7 +172,10 @@ async def test_results_advance_the_run_to_success(
     await record_until_applied(engine, nc, subjects, first)
 
     await record_until_applied(
-        engine, nc, subjects, [a_wire_report(run, "b", "succeeded"), a_wire_report(run, "c", "succeeded")]
+        engine,
+        nc,
+        subjects,
+        [a_wire_report(run, "b", "succeeded"), a_wire_report(run, "c", "succeeded")],
     )
 
     assert engine.get_run("default", run.id).status is RunStatus.SUCCEEDED  # type: ignore[attr-defined]
@@ -181,7 +190,9 @@ async def test_malformed_and_unknown_results_are_dropped_without_blocking_others
     await nc.jetstream().publish(subjects.results(0), b"{not json")
     await nc.jetstream().publish(subjects.results(0), b'{"schema_version": 99}')
 
-    recorder = await record_until_applied(engine, nc, subjects, [a_wire_report(run, "a", "succeeded")])
+    recorder = await record_until_applied(
+        engine, nc, subjects, [a_wire_report(run, "a", "succeeded")]
+    )
 
     assert recorder.counts["rejected"] == 2
     assert recorder.counts["applied"] == 1

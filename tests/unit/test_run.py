@@ -63,7 +63,12 @@ def test_a_success_queues_the_tasks_that_depended_on_it() -> None:
 
     run.record(a_report(run, "a", "succeeded", exit_code=0, stdout_tail="a\n"), an_origin())
 
-    assert names(run.collect_events()) == ["TaskStarted", "TaskSucceeded", "TaskQueued", "TaskQueued"]
+    assert names(run.collect_events()) == [
+        "TaskStarted",
+        "TaskSucceeded",
+        "TaskQueued",
+        "TaskQueued",
+    ]
     assert run.tasks["a"].stdout_tail == "a\n"
     assert run.tasks["b"].status is TaskStatus.QUEUED
     assert run.tasks["c"].status is TaskStatus.QUEUED

@@ -84,20 +84,30 @@ def test_registering_an_invalid_graph_raises_and_records_nothing() -> None:
         ({"name": "w", "tasks": []}, ("tasks",)),
         ({"name": "w", "tasks": [{"name": "a", "command": "x\x00y"}]}, ("tasks", 0, "command")),
         ({"name": "w", "tasks": [{"name": "a", "command": "\ud800"}]}, ("tasks", 0, "command")),
-        ({"name": "w", "tasks": [{"name": "a", "command": "x", "timeout_seconds": -1}]},
-         ("tasks", 0, "timeout_seconds")),
-        ({"name": "w", "tasks": [{"name": "a", "command": "x", "timeout_seconds": 0}]},
-         ("tasks", 0, "timeout_seconds")),
-        ({"name": "w", "tasks": [{"name": "a", "command": "x", "status": "done"}]},
-         ("tasks", 0, "status")),
+        (
+            {"name": "w", "tasks": [{"name": "a", "command": "x", "timeout_seconds": -1}]},
+            ("tasks", 0, "timeout_seconds"),
+        ),
+        (
+            {"name": "w", "tasks": [{"name": "a", "command": "x", "timeout_seconds": 0}]},
+            ("tasks", 0, "timeout_seconds"),
+        ),
+        (
+            {"name": "w", "tasks": [{"name": "a", "command": "x", "status": "done"}]},
+            ("tasks", 0, "status"),
+        ),
         ({"name": "w", "tenant": "t", "tasks": [{"name": "a", "command": "x"}]}, ("tenant",)),
         ({"name": "w", "tasks": [{"name": "a"}]}, ("tasks", 0)),
         ({"name": "w", "tasks": [{"name": "a", "executor": "noop", "command": "x"}]}, ("tasks", 0)),
-        ({"name": "w", "tasks": [{"name": "a", "executor": "docker", "command": "x"}]},
-         ("tasks", 0, "executor")),
+        (
+            {"name": "w", "tasks": [{"name": "a", "executor": "docker", "command": "x"}]},
+            ("tasks", 0, "executor"),
+        ),
     ],
 )
-def test_bad_fields_are_refused_with_their_location(body: dict[str, Any], loc: tuple[object, ...]) -> None:
+def test_bad_fields_are_refused_with_their_location(
+    body: dict[str, Any], loc: tuple[object, ...]
+) -> None:
     assert loc in field_errors(body)
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks that hold Ledgerflow to the contract in BENCHMARKS.md."""

@@ -1,0 +1,165 @@
+"""The workloads of BENCHMARKS.md: W1 throughput, W2 latency, W3 fan-out/fan-in DAG."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from benchmarks.client import Api, Completion, await_all, await_one
+from benchmarks.stats import percentile
+
+NOOP_WORKFLOW = "bench-noop"
+DAG_WORKFLOW = "bench-dag"
+DAG_WIDTH = 20
+WARM_UP_RUNS = 20
+MS_PER_S = 1000.0
+
+
+@dataclass
+class Rep:
+    """One repetition of a workload: its figures and what went wrong."""
+
+    figures: dict[str, float]
+    items: int
+    submit_failures: int = 0
+    not_succeeded: int = 0
+    timed_out: int = 0
+    elapsed_s: float = 0.0
+    sample_run: str | None = None
+    notes: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> int:
+        return self.submit_failures + self.not_succeeded + self.timed_out
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A named workload: its size, its figures (the first is the headline) and its body."""
+
+    id: str
+    title: str
+    figures: tuple[str, ...]
+    size: int
+    body: Callable[[Api, int, float], Rep]
+
+
+def noop_spec() -> dict[str, Any]:
+    return {"name": NOOP_WORKFLOW, "tasks": [{"name": "t", "executor": "noop"}]}
+
+
+def dag_spec(width: int = DAG_WIDTH) -> dict[str, Any]:
+    """1 root → `width` parallel tasks → 1 join, all no-op."""
+    middle = [f"p{index:02d}" for index in range(1, width + 1)]
+    tasks: list[dict[str, Any]] = [{"name": "root", "executor": "noop"}]
+    tasks += [{"name": name, "executor": "noop", "depends_on": ["root"]} for name in middle]
+    tasks.append({"name": "join", "executor": "noop", "depends_on": middle})
+    return {"name": DAG_WORKFLOW, "tasks": tasks}
+
+
+def prepare(api: Api) -> None:
+    """Create (or keep) the benchmark workflows."""
+    api.apply_workflow(noop_spec())
+    api.apply_workflow(dag_spec())
+
+
+def warm_up(api: Api, timeout_s: float) -> Completion:
+    """20 no-op runs submitted and awaited, not counted."""
+    ids = [run_id for _ in range(WARM_UP_RUNS) if (run_id := api.submit(NOOP_WORKFLOW))]
+    return await_all(api, ids, timeout_s)
+
+
+def _submit_then_await(api: Api, workflow: str, count: int, timeout_s: float) -> Rep:
+    """Submit `count` runs one per call, then await them all; rate = succeeded / elapsed."""
+    ids: list[str] = []
+    first = time.perf_counter()
+    for _ in range(count):
+        run_id = api.submit(workflow)
+        if run_id is not None:
+            ids.append(run_id)
+    submitted = time.perf_counter()
+    done = await_all(api, ids, timeout_s)
+    elapsed = (done.last_done or time.perf_counter()) - first
+    succeeded = len(done.statuses) - done.not_succeeded
+    return Rep(
+        figures={"per_s": succeeded / elapsed if elapsed > 0 else 0.0},
+        items=count,
+        submit_failures=count - len(ids),
+        not_succeeded=done.not_succeeded,
+        timed_out=done.timed_out,
+        elapsed_s=elapsed,
+        sample_run=ids[-1] if ids else None,
+        notes={"submit_per_s": len(ids) / (submitted - first), "submit_s": submitted - first},
+    )
+
+
+def throughput(api: Api, count: int, timeout_s: float) -> Rep:
+    """W1: single-task no-op runs submitted one by one, then awaited; tasks/s."""
+    rep = _submit_then_await(api, NOOP_WORKFLOW, count, timeout_s)
+    rep.figures = {"tasks_per_s": rep.figures["per_s"]}
+    return rep
+
+
+def dag(api: Api, count: int, timeout_s: float) -> Rep:
+    """W3: fan-out/fan-in workflows submitted one by one, then awaited; workflows/s."""
+    rep = _submit_then_await(api, DAG_WORKFLOW, count, timeout_s)
+    per_s = rep.figures["per_s"]
+    rep.figures = {"workflows_per_s": per_s, "tasks_per_s": per_s * (DAG_WIDTH + 2)}
+    return rep
+
+
+def latency(api: Api, count: int, timeout_s: float) -> Rep:
+    """W2: each no-op run submitted and awaited before the next; submit → completed ms."""
+    client_ms: list[float] = []
+    server_ms: list[float] = []
+    rep = Rep(figures={}, items=count)
+    first = time.perf_counter()
+    for _ in range(count):
+        started = time.perf_counter()
+        run_id = api.submit(NOOP_WORKFLOW)
+        if run_id is None:
+            rep.submit_failures += 1
+            continue
+        body, observed = await_one(api, run_id, timeout_s)
+        if body is None:
+            rep.timed_out += 1
+            continue
+        rep.not_succeeded += body["status"] != "succeeded"
+        rep.sample_run = run_id
+        client_ms.append((observed - started) * MS_PER_S)
+        server_ms.append(_server_ms(body))
+    rep.elapsed_s = time.perf_counter() - first
+    rep.figures = _latency_figures(client_ms)
+    rep.notes = {f"server_{key}": value for key, value in _latency_figures(server_ms).items()}
+    return rep
+
+
+def _latency_figures(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan")}
+    return {"p50_ms": percentile(samples, 50), "p99_ms": percentile(samples, 99)}
+
+
+def _server_ms(body: dict[str, Any]) -> float:
+    """The run's own created_at → finished_at, as the server recorded them."""
+    created = datetime.fromisoformat(body["created_at"])
+    finished = datetime.fromisoformat(body["finished_at"])
+    return (finished - created).total_seconds() * MS_PER_S
+
+
+def events_per_task(api: Api, run_id: str) -> dict[str, float]:
+    """Events one run wrote, per run and per task."""
+    events = api.event_count(run_id)
+    body = api.run(run_id) or {"tasks": []}
+    tasks = len(body["tasks"]) or 1
+    return {"events_per_run": events, "tasks_per_run": tasks, "events_per_task": events / tasks}
+
+
+def plan(quick: bool) -> list[Workload]:
+    """The workloads with their quick or full sizes."""
+    return [
+        Workload("W1", "throughput", ("tasks_per_s",), 2000 if quick else 5000, throughput),
+        Workload("W2", "latency", ("p50_ms", "p99_ms"), 200, latency),
+        Workload("W3", "DAG 1→20→1", ("workflows_per_s", "tasks_per_s"), 10 if quick else 50, dag),
+    ]
