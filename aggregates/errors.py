@@ -60,3 +60,12 @@ class RunAlreadyFinishedError(DomainError):
         super().__init__(f"run {run_id} already finished ({status})")
         self.run_id = run_id
         self.status = status
+
+
+class RunNotRetryableError(DomainError):
+    """Only a finished run that did not succeed can be retried."""
+
+    def __init__(self, run_id: UUID, status: str) -> None:
+        super().__init__(f"run {run_id} is {status}: only a failed or cancelled run can be retried")
+        self.run_id = run_id
+        self.status = status

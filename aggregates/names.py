@@ -15,6 +15,9 @@ Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 DEFAULT_TENANT = "default"
 """The tenant every request belongs to until authentication lands."""
 
+SYSTEM_TENANT = "system"
+"""The tenant of shared infrastructure (workers), which serves every tenant."""
+
 _NAMESPACE = UUID("6f1d7c2e-3b0a-4f5e-9a51-1e0c6b8d2a47")
 
 

@@ -1,17 +1,22 @@
 """The Run aggregate: one execution of a pinned workflow version, task attempt by attempt."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
 from eventsourcing.domain import event
 
-from aggregates.errors import RunAlreadyFinishedError
+from aggregates.errors import RunAlreadyFinishedError, RunNotRetryableError
 from aggregates.provenance import AttributedAggregate, Origin
+from aggregates.retry import FailureKind, RetryPolicy
 from aggregates.spec import WorkflowSpec
 from aggregates.task_state import TaskState, TaskStatus
+from aggregates.trigger_rules import Decision, decide
+
+DEADLINE_GRACE_SECONDS = 15.0
+"""After a running attempt's timeout: the worker's kill grace (5 s) plus time to report."""
 
 
 class RunStatus(StrEnum):
@@ -58,9 +63,16 @@ class Run(AttributedAggregate):
         workflow: str
         workflow_version: int
         tasks: list[dict[str, Any]]
+        retry: dict[str, Any]
         inputs: dict[str, Any]
         request_hash: str
         trigger: str
+        retry_of: str | None
+
+    class TaskReused(AttributedAggregate.Event):
+        task: str
+        from_run: str
+        output: dict[str, Any] | None
 
     class TaskQueued(AttributedAggregate.Event):
         task: str
@@ -87,9 +99,10 @@ class Run(AttributedAggregate):
         task: str
         attempt: int
         delivery: int
-        worker: str
+        worker: str | None
         exit_code: int | None
         error: str | None
+        cause: str
         stdout_tail: str
         stderr_tail: str
 
@@ -97,10 +110,16 @@ class Run(AttributedAggregate):
         task: str
         attempt: int
         delivery: int
-        worker: str
+        worker: str | None
         error: str | None
         stdout_tail: str
         stderr_tail: str
+
+    class TaskRetryScheduled(AttributedAggregate.Event):
+        task: str
+        attempt: int
+        not_before: datetime
+        reason: str
 
     class TaskSkipped(AttributedAggregate.Event):
         task: str
@@ -115,6 +134,9 @@ class Run(AttributedAggregate):
     class Cancelled(AttributedAggregate.Event):
         reason: str
 
+    class Retried(AttributedAggregate.Event):
+        retry_run_id: str
+
     @classmethod
     def start(
         cls,
@@ -127,8 +149,13 @@ class Run(AttributedAggregate):
         request_hash: str,
         trigger: str,
         origin: Origin,
+        retry_of: UUID | None = None,
+        reused: dict[str, dict[str, Any] | None] | None = None,
     ) -> "Run":
-        """A new run of `spec` with its root tasks queued, all in one set of pending events."""
+        """A new run of `spec` with its ready tasks queued, all in one set of pending events.
+
+        `reused` maps tasks that succeeded in the run this one retries to their outputs.
+        """
         run = cls._create(
             cls.Started,
             id=run_id,
@@ -139,11 +166,15 @@ class Run(AttributedAggregate):
             workflow=spec.name,
             workflow_version=workflow_version,
             tasks=[task.model_dump(mode="json") for task in spec.tasks],
+            retry=spec.retry.model_dump(mode="json"),
             inputs=inputs,
             request_hash=request_hash,
             trigger=trigger,
+            retry_of=None if retry_of is None else str(retry_of),
         )
         with run._acting(origin):
+            for task, output in (reused or {}).items():
+                run._task_reused(task, str(retry_of), output)
             run._advance()
         return run
 
@@ -155,24 +186,33 @@ class Run(AttributedAggregate):
         workflow: str,
         workflow_version: int,
         tasks: list[dict[str, Any]],
+        retry: dict[str, Any],
         inputs: dict[str, Any],
         request_hash: str,
         trigger: str,
+        retry_of: str | None,
     ) -> None:
         self.tenant = tenant
         self.correlation_id = correlation_id
         self.workflow = workflow
         self.workflow_version = workflow_version
         self.task_specs = tasks
+        self.default_retry = retry
         self.inputs = inputs
         self.request_hash = request_hash
         self.trigger = trigger
+        self.retry_of = retry_of
+        self.retried_by: list[str] = []
         self.status = RunStatus.QUEUED
         self.reason: str | None = None
         self.finished_at: datetime | None = None
         self.tasks = {
             task["name"]: TaskState(
-                name=task["name"], depends_on=tuple(task["depends_on"]), queue=task["queue"]
+                name=task["name"],
+                depends_on=tuple(task["depends_on"]),
+                queue=task["queue"],
+                trigger_rule=task["trigger_rule"],
+                timeout_seconds=task["timeout_seconds"],
             )
             for task in tasks
         }
@@ -181,9 +221,19 @@ class Run(AttributedAggregate):
         """The pinned definition of task `name`."""
         return next(spec for spec in self.task_specs if spec["name"] == name)
 
+    def retry_policy(self, name: str) -> RetryPolicy:
+        own = self.task_spec(name).get("retry")
+        return RetryPolicy.model_validate(own if own is not None else self.default_retry)
+
+    def upstream_outputs(self, name: str) -> dict[str, dict[str, Any] | None]:
+        """The outputs of task `name`'s dependencies, which it receives as input."""
+        return {
+            dependency: self.tasks[dependency].output for dependency in self.tasks[name].depends_on
+        }
+
     # Commands
 
-    def record(self, report: TaskReport, origin: Origin) -> Recorded:
+    def record(self, report: TaskReport, origin: Origin, jitter: float = 1.0) -> Recorded:
         """Apply a worker's report to the current attempt; anything else is fenced."""
         state = self.tasks.get(report.task)
         addressed_here = report.run_id == self.id and report.tenant == self.tenant
@@ -193,17 +243,68 @@ class Run(AttributedAggregate):
             if report.outcome == "started":
                 if not state.accepts_start(report.attempt, report.delivery):
                     return Recorded.FENCED
-                self._task_started(
-                    task=report.task,
-                    attempt=report.attempt,
-                    delivery=report.delivery,
-                    worker=report.worker,
-                )
+                self._task_started(report.task, report.attempt, report.delivery, report.worker)
                 return Recorded.APPLIED
             if not state.accepts_outcome(report.attempt, report.delivery):
                 return Recorded.FENCED
             self._record_outcome(report)
-            self._advance()
+            self._after_outcome(report.task, jitter)
+        return Recorded.APPLIED
+
+    def expire(self, task: str, attempt: int, origin: Origin, jitter: float = 1.0) -> Recorded:
+        """Time out a running attempt whose deadline passed without a result (engine side)."""
+        state = self.tasks.get(task)
+        if state is None or self.status.is_terminal or state.attempt != attempt:
+            return Recorded.FENCED
+        deadline = state.deadline(DEADLINE_GRACE_SECONDS)
+        if deadline is None or origin.at < deadline:
+            return Recorded.FENCED
+        with self._acting(origin):
+            error = (
+                f"no result within {state.timeout_seconds:g} s + {DEADLINE_GRACE_SECONDS:g} s grace"
+            )
+            self._task_timed_out(task, attempt, state.delivery, state.worker, error, "", "")
+            self._after_outcome(task, jitter)
+        return Recorded.APPLIED
+
+    def abandon(
+        self,
+        task: str,
+        attempt: int,
+        cause: Literal["worker_lost", "undeliverable"],
+        error: str,
+        origin: Origin,
+        *,
+        worker: str | None = None,
+        jitter: float = 1.0,
+    ) -> Recorded:
+        """Fail an attempt that cannot report: its worker is lost or its dispatch undeliverable."""
+        state = self.tasks.get(task)
+        if state is None or self.status.is_terminal or state.attempt != attempt:
+            return Recorded.FENCED
+        if state.status not in (TaskStatus.QUEUED, TaskStatus.RUNNING):
+            return Recorded.FENCED
+        if worker is not None and (
+            state.status is not TaskStatus.RUNNING or state.worker != worker
+        ):
+            return Recorded.FENCED
+        with self._acting(origin):
+            self._task_failed(
+                task, attempt, state.delivery, state.worker, None, error, cause, "", ""
+            )
+            self._after_outcome(task, jitter)
+        return Recorded.APPLIED
+
+    def requeue(self, task: str, attempt: int, origin: Origin) -> Recorded:
+        """Queue a retry whose backoff has passed."""
+        state = self.tasks.get(task)
+        if state is None or self.status.is_terminal:
+            return Recorded.FENCED
+        due = state.retry_at is not None and origin.at >= state.retry_at
+        if state.status is not TaskStatus.WAITING_RETRY or state.attempt != attempt or not due:
+            return Recorded.FENCED
+        with self._acting(origin):
+            self._task_queued(task, attempt, state.queue)
         return Recorded.APPLIED
 
     def cancel(self, reason: str, origin: Origin) -> None:
@@ -211,7 +312,14 @@ class Run(AttributedAggregate):
         if self.status.is_terminal:
             raise RunAlreadyFinishedError(self.id, self.status)
         with self._acting(origin):
-            self._cancelled(reason=reason)
+            self._cancelled(reason)
+
+    def link_retry(self, retry_run_id: UUID, origin: Origin) -> None:
+        """Record that a new run retries this finished one (this run itself never reopens)."""
+        if not self.status.is_terminal or self.status is RunStatus.SUCCEEDED:
+            raise RunNotRetryableError(self.id, self.status)
+        with self._acting(origin):
+            self._retried(str(retry_run_id))
 
     def _record_outcome(self, report: TaskReport) -> None:
         task, attempt, delivery, worker = (
@@ -229,15 +337,37 @@ class Run(AttributedAggregate):
         elif report.outcome == "failed":
             self._task_failed(
                 task, attempt, delivery, worker, report.exit_code, report.error,
-                stdout_tail, stderr_tail,
+                "error" if report.exit_code is None else "exit", stdout_tail, stderr_tail,
             )  # fmt: skip
         else:
             self._task_timed_out(
                 task, attempt, delivery, worker, report.error, stdout_tail, stderr_tail
             )
 
+    def _after_outcome(self, task: str, jitter: float) -> None:
+        """Schedule a retry if the policy grants one; otherwise let the DAG move on."""
+        state = self.tasks[task]
+        kind = _failure_kind(state)
+        if kind is not None:
+            policy = self.retry_policy(task)
+            if policy.retries(kind, state.attempt):
+                delay = policy.delay(state.attempt, jitter)
+                not_before = self._now() + timedelta(seconds=delay)
+                reason = f"{kind} on attempt {state.attempt} of {policy.max_attempts}"
+                if delay > 0:
+                    reason += f"; {policy.backoff} backoff {delay:.3g} s"
+                self._task_retry_scheduled(task, state.attempt + 1, not_before, reason)
+                if delay <= 0:
+                    self._task_queued(task, state.attempt, state.queue)
+                return
+        self._advance()
+
+    def _now(self) -> datetime:
+        assert self._origin is not None  # commands always run inside _acting
+        return self._origin.at
+
     def _advance(self) -> None:
-        """Queue tasks whose dependencies succeeded, skip those that can no longer run, finish."""
+        """Queue or skip pending tasks by their trigger rules, until nothing changes; finish."""
         progressed = True
         while progressed:
             progressed = False
@@ -245,32 +375,38 @@ class Run(AttributedAggregate):
                 if state.status is not TaskStatus.PENDING:
                     continue
                 dependencies = [self.tasks[name] for name in state.depends_on]
-                blocker = next(
-                    (d for d in dependencies if d.status.is_terminal and d.status != "succeeded"),
-                    None,
-                )
-                if blocker is not None:
-                    reason = f"dependency {blocker.name!r} {blocker.status.value}"
-                    self._task_skipped(task=state.name, reason=reason)
+                decision, reason = decide(state.trigger_rule, dependencies)
+                if decision is Decision.SKIP:
+                    self._task_skipped(state.name, reason or "trigger rule not met")
                     progressed = True
-                elif all(d.status is TaskStatus.SUCCEEDED for d in dependencies):
-                    self._task_queued(task=state.name, attempt=1, queue=state.queue)
+                elif decision is Decision.QUEUE:
+                    self._task_queued(state.name, 1, state.queue)
         if all(state.status.is_terminal for state in self.tasks.values()):
             self._finish()
 
     def _finish(self) -> None:
-        unsuccessful = [s for s in self.tasks.values() if s.status is not TaskStatus.SUCCEEDED]
-        if not unsuccessful:
+        failed = [
+            s for s in self.tasks.values() if s.status in (TaskStatus.FAILED, TaskStatus.TIMED_OUT)
+        ]
+        if not failed:
             self._succeeded()
             return
-        failed = [s.name for s in unsuccessful if s.status is not TaskStatus.SKIPPED]
-        skipped = len(unsuccessful) - len(failed)
-        reason = f"{len(failed)} task(s) did not succeed: {', '.join(failed)}"
+        described = ", ".join(f"{s.name} ({s.status.value}, attempt {s.attempt})" for s in failed)
+        skipped = sum(1 for s in self.tasks.values() if s.status is TaskStatus.SKIPPED)
+        reason = f"{len(failed)} of {len(self.tasks)} task(s) did not succeed: {described}"
         if skipped:
             reason += f"; {skipped} skipped"
-        self._failed(reason=reason)
+        self._failed(reason)
 
     # Mutators: they only assign state, because they re-run whenever the run is loaded.
+
+    @event(TaskReused)
+    def _task_reused(
+        self, task: str, from_run: str, output: dict[str, Any] | None, timestamp: Any = None
+    ) -> None:
+        self.tasks[task] = self.tasks[task].finished(
+            TaskStatus.SUCCEEDED, timestamp, output=output, reused_from=from_run
+        )
 
     @event(TaskQueued)
     def _task_queued(self, task: str, attempt: int, queue: str, timestamp: Any = None) -> None:
@@ -302,6 +438,8 @@ class Run(AttributedAggregate):
             delivery=delivery,
             worker=worker,
             exit_code=exit_code,
+            error=None,
+            cause=None,
             output=output,
             stdout_tail=stdout_tail,
             stderr_tail=stderr_tail,
@@ -313,9 +451,10 @@ class Run(AttributedAggregate):
         task: str,
         attempt: int,
         delivery: int,
-        worker: str,
+        worker: str | None,
         exit_code: int | None,
         error: str | None,
+        cause: str,
         stdout_tail: str,
         stderr_tail: str,
         timestamp: Any = None,
@@ -327,6 +466,7 @@ class Run(AttributedAggregate):
             worker=worker,
             exit_code=exit_code,
             error=error,
+            cause=cause,
             stdout_tail=stdout_tail,
             stderr_tail=stderr_tail,
         )
@@ -337,7 +477,7 @@ class Run(AttributedAggregate):
         task: str,
         attempt: int,
         delivery: int,
-        worker: str,
+        worker: str | None,
         error: str | None,
         stdout_tail: str,
         stderr_tail: str,
@@ -349,9 +489,16 @@ class Run(AttributedAggregate):
             delivery=delivery,
             worker=worker,
             error=error,
+            cause="timed_out",
             stdout_tail=stdout_tail,
             stderr_tail=stderr_tail,
         )
+
+    @event(TaskRetryScheduled)
+    def _task_retry_scheduled(
+        self, task: str, attempt: int, not_before: datetime, reason: str
+    ) -> None:
+        self.tasks[task] = self.tasks[task].waiting_retry(attempt, not_before)
 
     @event(TaskSkipped)
     def _task_skipped(self, task: str, reason: str, timestamp: Any = None) -> None:
@@ -376,3 +523,15 @@ class Run(AttributedAggregate):
         self.status = RunStatus.CANCELLED
         self.reason = reason
         self.finished_at = timestamp
+
+    @event(Retried)
+    def _retried(self, retry_run_id: str) -> None:
+        self.retried_by.append(retry_run_id)
+
+
+def _failure_kind(state: TaskState) -> FailureKind | None:
+    if state.status is TaskStatus.TIMED_OUT:
+        return "timed_out"
+    if state.status is not TaskStatus.FAILED or state.cause == "undeliverable":
+        return None
+    return "worker_lost" if state.cause == "worker_lost" else "failed"

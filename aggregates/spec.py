@@ -8,15 +8,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from aggregates.errors import InvalidWorkflowError, Problem
 from aggregates.names import Identifier
+from aggregates.retry import RetryPolicy
 
 MAX_TASKS = 1000
 MAX_COMMAND_LENGTH = 65536
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 DEFAULT_TIMEOUT_SECONDS = 3600.0
 DEFAULT_QUEUE = "default"
+SECRET_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # noqa: S105 -- a name pattern, no secret
+PYTHON_TARGET_PATTERN = (
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+)
 
 
-def _refuse_unstorable(value: str) -> str:
+def refuse_unstorable(value: str) -> str:
     # NUL cannot be stored in PostgreSQL text/jsonb, and a lone surrogate cannot be encoded:
     # both have left runs of other engines stuck, so they never get in.
     if "\x00" in value:
@@ -34,32 +39,92 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
 
+class SecretRef(_Strict):
+    """A secret named in a spec; the worker resolves it at execution time, never the engine."""
+
+    secret: Annotated[str, Field(pattern=SECRET_NAME_PATTERN)]
+
+
+EnvValue = Annotated[str, Field(max_length=MAX_COMMAND_LENGTH)] | SecretRef
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+
+EXECUTOR_FIELDS: dict[str, frozenset[str]] = {
+    "shell": frozenset({"command", "args", "env", "working_dir"}),
+    "noop": frozenset(),
+    "python": frozenset({"target"}),
+    "http": frozenset({"method", "url", "headers", "body", "expected_status"}),
+}
+"""Which executor-specific fields each executor takes; any other is refused."""
+
+
 class TaskSpec(_Strict):
-    """One task: what runs (`executor` and its fields), where (`queue`) and after what."""
+    """One task: what runs (`executor` and its fields), where (`queue`), after what and how often.
+
+    Executor fields are flat so the common case reads simply (`{"name": "a", "command": "..."}`);
+    a field that belongs to another executor is refused.
+    """
 
     name: Identifier
-    executor: Literal["shell", "noop"] = "shell"
-    command: Annotated[str, Field(min_length=1, max_length=MAX_COMMAND_LENGTH)] | None = None
+    executor: Literal["shell", "noop", "python", "http"] = "shell"
     depends_on: Annotated[list[Identifier], Field(max_length=MAX_TASKS)] = []
+    trigger_rule: Literal["all_success", "all_done", "all_failed", "one_failed"] = "all_success"
     queue: Identifier = DEFAULT_QUEUE
-    timeout_seconds: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)] = (
-        DEFAULT_TIMEOUT_SECONDS
-    )
+    timeout_seconds: Annotated[
+        float, Field(gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False, strict=True)
+    ] = DEFAULT_TIMEOUT_SECONDS
+    retry: RetryPolicy | None = None
+    # shell
+    command: Annotated[str, Field(min_length=1, max_length=MAX_COMMAND_LENGTH)] | None = None
+    args: Annotated[
+        list[Annotated[str, Field(max_length=MAX_COMMAND_LENGTH)]], Field(max_length=256)
+    ] = []
+    env: Annotated[dict[EnvName, EnvValue], Field(max_length=256)] = {}
+    working_dir: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    # python
+    target: Annotated[str, Field(pattern=PYTHON_TARGET_PATTERN, max_length=512)] | None = None
+    # http
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=4096)] | None = None
+    headers: Annotated[
+        dict[Annotated[str, Field(max_length=256)], EnvValue], Field(max_length=64)
+    ] = {}
+    body: Any = None
+    expected_status: Annotated[
+        list[Annotated[int, Field(ge=100, le=599)]], Field(max_length=50)
+    ] = []
 
-    @field_validator("command")
+    @field_validator("command", "working_dir", "target", "url")
     @classmethod
-    def _command_is_storable(cls, value: str | None) -> str | None:
-        return None if value is None else _refuse_unstorable(value)
+    def _text_is_storable(cls, value: str | None) -> str | None:
+        return None if value is None else refuse_unstorable(value)
+
+    @field_validator("args")
+    @classmethod
+    def _args_are_storable(cls, value: list[str]) -> list[str]:
+        return [refuse_unstorable(item) for item in value]
 
     @model_validator(mode="after")
     def _executor_has_its_fields(self) -> "TaskSpec":
-        if self.executor == "shell" and self.command is None:
-            msg = "a shell task needs a `command`"
+        own = EXECUTOR_FIELDS[self.executor]
+        # A field counts when it differs from its default, so stored specs (dumped with every
+        # default) validate again when a run is loaded.
+        foreign = sorted(
+            name
+            for fields in EXECUTOR_FIELDS.values()
+            for name in fields - own
+            if getattr(self, name) != type(self).model_fields[name].default
+        )
+        if foreign:
+            msg = f"{', '.join(foreign)} not allowed for the {self.executor} executor"
             raise ValueError(msg)
-        if self.executor == "noop" and self.command is not None:
-            msg = "a noop task takes no `command`"
+        required = {"shell": "command", "python": "target", "http": "url"}.get(self.executor)
+        if required is not None and getattr(self, required) is None:
+            msg = f"a {self.executor} task needs `{required}`"
             raise ValueError(msg)
         return self
+
+    def effective_retry(self, default: RetryPolicy) -> RetryPolicy:
+        return self.retry or default
 
 
 class WorkflowSpec(_Strict):
@@ -68,11 +133,12 @@ class WorkflowSpec(_Strict):
     name: Identifier
     description: Annotated[str, Field(max_length=4096)] = ""
     tasks: Annotated[list[TaskSpec], Field(min_length=1, max_length=MAX_TASKS)]
+    retry: RetryPolicy = RetryPolicy()
 
     @field_validator("description")
     @classmethod
     def _description_is_storable(cls, value: str) -> str:
-        return _refuse_unstorable(value)
+        return refuse_unstorable(value)
 
     def fingerprint(self) -> str:
         """A hash of the definition, so an unchanged re-apply is recognised as a no-op."""

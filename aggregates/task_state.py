@@ -1,7 +1,7 @@
 """The state of one task within a run: its current attempt and what the attempt produced."""
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +40,8 @@ class TaskState:
     name: str
     depends_on: tuple[str, ...]
     queue: str
+    trigger_rule: str = "all_success"
+    timeout_seconds: float = 3600.0
     status: TaskStatus = TaskStatus.PENDING
     attempt: int = 0
     delivery: int = 0
@@ -50,6 +52,9 @@ class TaskState:
     output: dict[str, Any] | None = None
     stdout_tail: str = ""
     stderr_tail: str = ""
+    cause: str | None = None
+    reused_from: str | None = None
+    retry_at: datetime | None = None
     queued_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -71,7 +76,27 @@ class TaskState:
         )
 
     def queued(self, attempt: int, at: datetime) -> "TaskState":
-        return replace(self, status=TaskStatus.QUEUED, attempt=attempt, delivery=0, queued_at=at)
+        return replace(
+            self,
+            status=TaskStatus.QUEUED,
+            attempt=attempt,
+            delivery=0,
+            retry_at=None,
+            queued_at=at,
+            started_at=None,
+            finished_at=None,
+        )
+
+    def waiting_retry(self, attempt: int, not_before: datetime) -> "TaskState":
+        return replace(
+            self, status=TaskStatus.WAITING_RETRY, attempt=attempt, delivery=0, retry_at=not_before
+        )
+
+    def deadline(self, grace_seconds: float) -> datetime | None:
+        """When a running attempt without a result counts as timed out on the engine side."""
+        if self.status is not TaskStatus.RUNNING or self.started_at is None:
+            return None
+        return self.started_at + timedelta(seconds=self.timeout_seconds + grace_seconds)
 
     def started(self, delivery: int, worker: str, at: datetime) -> "TaskState":
         return replace(

@@ -2,11 +2,12 @@
 
 import hashlib
 import json
+import random
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
-from uuid import UUID, uuid4
+from typing import Any, Literal
+from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
@@ -21,6 +22,8 @@ from aggregates.names import idempotent_run_id, workflow_id
 from aggregates.provenance import Origin
 from aggregates.run import Recorded, Run, TaskReport
 from aggregates.spec import WorkflowSpec
+from aggregates.task_state import TaskStatus
+from aggregates.worker import Heartbeat, Worker
 from aggregates.workflow import Workflow
 from engine.history import HistoryEntry, PositionedEventLog, history_entry
 
@@ -45,9 +48,15 @@ class Ledgerflow(Application[UUID]):
 
     name = "Ledgerflow"
 
-    def __init__(self, env: Mapping[str, str] | None = None, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        clock: Clock = utc_now,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
         super().__init__(env)
         self.clock = clock
+        self.jitter = jitter
 
     def origin(self, actor: str, correlation_id: str | None = None) -> Origin:
         """The provenance of a command issued now."""
@@ -182,7 +191,7 @@ class Ledgerflow(Application[UUID]):
                     outcomes.append(None)
                     continue
                 origin = Origin(f"worker:{report.worker}", run.correlation_id, self.clock())
-                outcomes.append(run.record(report, origin))
+                outcomes.append(run.record(report, origin, self.jitter()))
             try:
                 self.save(*(run for run in runs.values() if run is not None))
             except IntegrityError:
@@ -190,6 +199,140 @@ class Ledgerflow(Application[UUID]):
             return outcomes
         msg = f"could not record {len(reports)} report(s) after {SAVE_ATTEMPTS} conflicts"
         raise RuntimeError(msg)
+
+    def retry_run(self, tenant: str, run_id: UUID, origin: Origin) -> Run:
+        """Start a new run linked to a failed or cancelled one, reusing its successful tasks."""
+        for _ in range(SAVE_ATTEMPTS):
+            old = self.get_run(tenant, run_id)
+            new_id = uuid5(old.id, f"retry-{len(old.retried_by) + 1}")
+            reused = {
+                name: state.output
+                for name, state in old.tasks.items()
+                if state.status is TaskStatus.SUCCEEDED
+            }
+            old.link_retry(new_id, origin)
+            spec = WorkflowSpec.model_validate(
+                {"name": old.workflow, "tasks": old.task_specs, "retry": old.default_retry}
+            )
+            new = Run.start(
+                run_id=new_id,
+                tenant=tenant,
+                spec=spec,
+                workflow_version=old.workflow_version,
+                inputs=old.inputs,
+                request_hash=old.request_hash,
+                trigger="retry",
+                origin=origin,
+                retry_of=old.id,
+                reused=reused,
+            )
+            try:
+                self.save(old, new)
+            except IntegrityError:
+                continue  # the old run changed, or a concurrent retry won: decide again
+            return new
+        raise RunNotFoundError(run_id)
+
+    # Time and liveness: called by the driving loops with what the read models say is due.
+
+    def requeue_retry(self, run_id: UUID, task: str, attempt: int) -> Recorded | None:
+        """Queue a retry whose backoff has passed."""
+        return self._change_run(
+            run_id, "engine:timers", lambda run, origin: run.requeue(task, attempt, origin)
+        )
+
+    def expire_attempt(self, run_id: UUID, task: str, attempt: int) -> Recorded | None:
+        """Time out a running attempt whose deadline passed with no result."""
+        return self._change_run(
+            run_id,
+            "engine:timers",
+            lambda run, origin: run.expire(task, attempt, origin, self.jitter()),
+        )
+
+    def abandon_attempt(
+        self,
+        run_id: UUID,
+        task: str,
+        attempt: int,
+        *,
+        cause: Literal["worker_lost", "undeliverable"],
+        error: str,
+        worker: str | None = None,
+    ) -> Recorded | None:
+        """Fail an attempt whose worker was lost or whose dispatch could not be delivered."""
+        return self._change_run(
+            run_id,
+            f"engine:{cause}",
+            lambda run, origin: run.abandon(
+                task, attempt, cause, error, origin, worker=worker, jitter=self.jitter()
+            ),
+        )
+
+    def _change_run(
+        self, run_id: UUID, actor: str, change: Callable[[Run, Origin], Recorded]
+    ) -> Recorded | None:
+        for _ in range(SAVE_ATTEMPTS):
+            run = self.load_run(run_id)
+            if run is None:
+                return None
+            outcome = change(run, Origin(actor, run.correlation_id, self.clock()))
+            if outcome is Recorded.FENCED:
+                return outcome
+            try:
+                self.save(run)
+            except IntegrityError:
+                continue
+            return outcome
+        msg = f"run {run_id} kept changing under {actor}"
+        raise RuntimeError(msg)
+
+    # Workers
+
+    def record_heartbeat(self, beat: Heartbeat) -> Worker:
+        """Register a worker on its first heartbeat and follow its liveness changes."""
+        origin = self.origin(f"worker:{beat.name}")
+        for _ in range(SAVE_ATTEMPTS):
+            worker = self.find_worker(beat.name, beat.instance)
+            if worker is None:
+                worker = Worker.register(
+                    name=beat.name,
+                    instance=beat.instance,
+                    queues=list(beat.queues),
+                    capacity=beat.capacity,
+                    software_version=beat.version,
+                    host=beat.host,
+                    origin=origin,
+                )
+            worker.heard_from(origin)
+            if beat.state == "draining":
+                worker.drain(origin)
+            elif beat.state == "stopped":
+                worker.deregister(origin)
+            try:
+                self.save(worker)
+            except IntegrityError:
+                continue
+            return worker
+        msg = f"worker {beat.name} kept changing"
+        raise RuntimeError(msg)
+
+    def declare_worker_lost(self, name: str, instance: str, last_seen: datetime) -> bool:
+        """Record that a worker went silent; its running attempts are failed by the caller."""
+        worker = self.find_worker(name, instance)
+        if worker is None or not worker.lose(last_seen, self.origin("engine:liveness")):
+            return False
+        try:
+            self.save(worker)
+        except IntegrityError:
+            return False  # it spoke (or was declared lost) meanwhile
+        return True
+
+    def find_worker(self, name: str, instance: str) -> Worker | None:
+        try:
+            worker: Worker = self.repository.get(Worker.id_for(name, instance))
+        except AggregateNotFoundError:
+            return None
+        return worker
 
     def load_run(self, run_id: UUID) -> Run | None:
         """Any tenant's run, for the engine's own followers; requests use `get_run`."""

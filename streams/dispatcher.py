@@ -12,6 +12,7 @@ from eventsourcing.utils import get_topic
 from nats.js import JetStreamContext
 
 from aggregates.run import Run
+from aggregates.spec import TaskSpec
 from aggregates.task_state import TaskStatus
 from engine.application import Ledgerflow
 from streams.messages import ExecuteTask
@@ -154,16 +155,13 @@ class _LogFollower(threading.Thread):
             # Already started, finished or superseded: re-reading the log after a restart
             # must not run an attempt again once the de-duplication window has passed.
             return None
-        spec = run.task_spec(queued.task)
         return ExecuteTask(
             tenant=run.tenant,
             run_id=run.id,
             workflow=run.workflow,
             task=queued.task,
             attempt=queued.attempt,
-            queue=queued.queue,
-            executor=spec["executor"],
-            command=spec["command"],
-            timeout_seconds=spec["timeout_seconds"],
+            spec=TaskSpec.model_validate(run.task_spec(queued.task)),
             inputs=run.inputs,
+            upstream=run.upstream_outputs(queued.task),
         )

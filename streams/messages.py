@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from aggregates.names import Identifier
+from aggregates.spec import TaskSpec
 
 MAX_TAIL_BYTES = 16 * 1024
 MAX_OUTPUT_BYTES = 64 * 1024
@@ -17,7 +18,11 @@ class _Message(BaseModel):
 
 
 class ExecuteTask(_Message):
-    """Dispatch command: run one attempt of one task. Its NATS message id is `run:task:attempt`."""
+    """Dispatch command: run one attempt of one task. Its NATS message id is `run:task:attempt`.
+
+    `spec` is the task's pinned definition (executor and its fields, timeout, queue); `inputs`
+    are the run's inputs and `upstream` the outputs of the task's dependencies.
+    """
 
     schema_version: Literal[1] = 1
     tenant: Identifier
@@ -25,15 +30,17 @@ class ExecuteTask(_Message):
     workflow: Identifier
     task: Identifier
     attempt: Annotated[int, Field(ge=1)]
-    queue: Identifier
-    executor: Literal["shell", "noop"]
-    command: str | None = None
-    timeout_seconds: Annotated[float, Field(gt=0)]
+    spec: TaskSpec
     inputs: dict[str, Any] = {}
+    upstream: dict[str, dict[str, Any] | None] = {}
 
     @property
     def message_id(self) -> str:
         return f"{self.run_id}:{self.task}:{self.attempt}"
+
+    @property
+    def queue(self) -> str:
+        return self.spec.queue
 
 
 Outcome = Literal["started", "succeeded", "failed", "timed_out"]
@@ -60,3 +67,27 @@ class TaskReported(_Message):
     @property
     def message_id(self) -> str:
         return f"{self.run_id}:{self.task}:{self.attempt}:{self.delivery}:{self.outcome}"
+
+
+class WorkerHeartbeat(_Message):
+    """A worker's periodic sign of life on `heartbeats.<worker>` (core NATS, not an event)."""
+
+    schema_version: Literal[1] = 1
+    name: Identifier
+    instance: Annotated[str, Field(min_length=1, max_length=64)]
+    queues: Annotated[list[Identifier], Field(min_length=1, max_length=64)]
+    capacity: Annotated[int, Field(ge=1)]
+    in_flight: Annotated[int, Field(ge=0)]
+    version: Annotated[str, Field(max_length=64)]
+    host: Annotated[str, Field(max_length=255)]
+    state: Literal["running", "draining", "stopped"]
+    at: datetime
+
+
+class CancelAttempt(_Message):
+    """Control message on `control.<worker>`: stop running this attempt (its run was cancelled)."""
+
+    schema_version: Literal[1] = 1
+    run_id: UUID
+    task: Identifier
+    attempt: Annotated[int, Field(ge=1)]

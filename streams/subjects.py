@@ -58,3 +58,27 @@ class Subjects:
 
     def results_consumer(self, partition: int) -> str:
         return f"recorder-{partition}"
+
+    # Liveness and control: core NATS subjects, one per worker.
+    def heartbeats(self, worker: str) -> str:
+        return f"{self.prefix}.heartbeats.{worker}"
+
+    @property
+    def heartbeats_wildcard(self) -> str:
+        return f"{self.prefix}.heartbeats.*"
+
+    def control(self, worker: str) -> str:
+        return f"{self.prefix}.control.{worker}"
+
+    @property
+    def cancelled_runs_bucket(self) -> str:
+        """A JetStream key-value bucket of cancelled run ids, checked by workers before a start."""
+        return f"{self._stream_stem}_CANCELLED_RUNS"
+
+    # Dead letters: copies of messages that exhausted their deliveries.
+    def parked(self, stream: str) -> str:
+        return f"{self.prefix}.parked.{stream}"
+
+    @property
+    def parked_stream(self) -> str:
+        return f"{self._stream_stem}_PARKED"

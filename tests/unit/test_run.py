@@ -97,7 +97,7 @@ def test_a_failed_task_skips_its_dependents_and_fails_the_run() -> None:
     assert run.tasks["b"].status is TaskStatus.SKIPPED
     assert run.tasks["b"].reason == "dependency 'a' failed"
     assert run.status is RunStatus.FAILED
-    assert run.reason == "1 task(s) did not succeed: a; 2 skipped"
+    assert run.reason == "1 of 3 task(s) did not succeed: a (failed, attempt 1); 2 skipped"
 
 
 def test_skips_cascade_down_a_chain() -> None:
