@@ -145,23 +145,25 @@ class _LogFollower(threading.Thread):
             yield from subscription
 
     def _command(self, notification: Notification) -> ExecuteTask | None:
-        """The dispatch command for a queued attempt, or None if it no longer needs running."""
         queued: Any = self._engine.mapper.to_domain_event(notification)
         run = self._engine.load_run(queued.originator_id)
-        if run is None or run.status.is_terminal:
-            return None
-        state = run.tasks[queued.task]
-        if state.status is not TaskStatus.QUEUED or state.attempt != queued.attempt:
-            # Already started, finished or superseded: re-reading the log after a restart
-            # must not run an attempt again once the de-duplication window has passed.
-            return None
-        return ExecuteTask(
-            tenant=run.tenant,
-            run_id=run.id,
-            workflow=run.workflow,
-            task=queued.task,
-            attempt=queued.attempt,
-            spec=TaskSpec.model_validate(run.task_spec(queued.task)),
-            inputs=run.inputs,
-            upstream=run.upstream_outputs(queued.task),
-        )
+        return None if run is None else dispatch_command(run, queued.task, queued.attempt)
+
+
+def dispatch_command(run: Run, task: str, attempt: int) -> ExecuteTask | None:
+    """The dispatch command for a queued attempt, or None if it no longer needs running."""
+    state = run.tasks[task]
+    if run.status.is_terminal or state.status is not TaskStatus.QUEUED or state.attempt != attempt:
+        # Already started, finished or superseded: re-reading the log after a restart
+        # must not run an attempt again once the de-duplication window has passed.
+        return None
+    return ExecuteTask(
+        tenant=run.tenant,
+        run_id=run.id,
+        workflow=run.workflow,
+        task=task,
+        attempt=attempt,
+        spec=TaskSpec.model_validate(run.task_spec(task)),
+        inputs=run.inputs,
+        upstream=run.upstream_outputs(task),
+    )
