@@ -356,9 +356,10 @@ class Run(AttributedAggregate):
                 reason = f"{kind} on attempt {state.attempt} of {policy.max_attempts}"
                 if delay > 0:
                     reason += f"; {policy.backoff} backoff {delay:.3g} s"
-                self._task_retry_scheduled(task, state.attempt + 1, not_before, reason)
+                next_attempt = state.attempt + 1
+                self._task_retry_scheduled(task, next_attempt, not_before, reason)
                 if delay <= 0:
-                    self._task_queued(task, state.attempt, state.queue)
+                    self._task_queued(task, next_attempt, state.queue)
                 return
         self._advance()
 

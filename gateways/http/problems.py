@@ -21,6 +21,7 @@ from aggregates.errors import (
     InvalidWorkflowError,
     RunAlreadyFinishedError,
     RunNotFoundError,
+    RunNotRetryableError,
     WorkflowAlreadyExistsError,
     WorkflowNotFoundError,
 )
@@ -68,6 +69,7 @@ _DOMAIN_KINDS: dict[type[DomainError], ProblemKind] = {
         409, "idempotency-key-reused", "Idempotency-Key reused with a different request"
     ),
     RunAlreadyFinishedError: ProblemKind(409, "run-finished", "Run already finished"),
+    RunNotRetryableError: ProblemKind(409, "run-not-retryable", "Run cannot be retried"),
 }
 _HTTP_KINDS = {kind.status: kind for kind in (NOT_FOUND, METHOD_NOT_ALLOWED, BODY_TOO_LARGE)}
 

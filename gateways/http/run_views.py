@@ -80,6 +80,17 @@ class TaskView(_View):
     exit_code: int | None
     error: str | None
     reason: Annotated[str | None, Field(description="Why the task was skipped.")]
+    cause: Annotated[
+        str | None,
+        Field(
+            description="What ended an unsuccessful attempt: exit, error, timed_out, "
+            "worker_lost or undeliverable."
+        ),
+    ]
+    retry_at: Annotated[datetime | None, Field(description="When the next attempt is due.")]
+    reused_from: Annotated[
+        str | None, Field(description="The run whose successful result this task reuses.")
+    ]
     output: dict[str, Any] | None
     stdout_tail: str
     stderr_tail: str
@@ -99,6 +110,9 @@ class TaskView(_View):
             exit_code=task.exit_code,
             error=task.error,
             reason=task.reason,
+            cause=task.cause,
+            retry_at=task.retry_at,
+            reused_from=task.reused_from,
             output=task.output,
             stdout_tail=task.stdout_tail,
             stderr_tail=task.stderr_tail,
@@ -123,6 +137,8 @@ class RunView(_View):
     status: RunStatus
     reason: Annotated[str | None, Field(description="Why the run failed or was cancelled.")]
     trigger: Annotated[str, Field(examples=["api"])]
+    retry_of: Annotated[str | None, Field(description="The run this one retries.")]
+    retried_by: Annotated[list[str], Field(description="Runs that retry this one, oldest first.")]
     inputs: Annotated[dict[str, Any], Field(examples=[{"date": "2024-05-01"}])]
     created_at: datetime
     finished_at: datetime | None
@@ -138,6 +154,8 @@ class RunView(_View):
             status=run.status,
             reason=run.reason,
             trigger=run.trigger,
+            retry_of=run.retry_of,
+            retried_by=list(run.retried_by),
             inputs=run.inputs,
             created_at=run.created_on,
             finished_at=run.finished_at,

@@ -125,6 +125,36 @@ class RunController(Controller):
         reason = (data or CancelRunRequest()).reason
         return RunView.of(engine.cancel_run(tenant, run_id, reason, origin))
 
+    @post(
+        "/runs/{run_id:str}/retry",
+        status_code=202,
+        sync_to_thread=True,
+        summary="Retry a failed or cancelled run",
+        description="Starts a new run linked to this one (`retry_of`; this run records "
+        "`RunRetried` with the new id): tasks that succeeded here are reused with their "
+        "outputs, the failed, skipped and cancelled ones run again. This run never reopens. "
+        "A queued, running or succeeded run is a 409.",
+        response_headers=[
+            ResponseHeader(
+                name="Location",
+                value="/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10",
+                documentation_only=True,
+                description="The new run's URL.",
+            )
+        ],
+        responses=problem_responses(404, 409),
+    )
+    def retry(
+        self,
+        *,
+        run_id: RunId,
+        engine: NamedDependency[Ledgerflow],
+        tenant: NamedDependency[str],
+        origin: NamedDependency[Origin],
+    ) -> Response[RunView]:
+        run = engine.retry_run(tenant, run_id, origin)
+        return Response(RunView.of(run), status_code=202, headers={"Location": run_path(run.id)})
+
     @get(
         "/runs/{run_id:str}/events",
         sync_to_thread=True,

@@ -14,6 +14,7 @@ ROUTES = [
     ("get", "/v1/runs/{run_id}"),
     ("get", "/v1/runs/{run_id}/events"),
     ("post", "/v1/runs/{run_id}/cancel"),
+    ("post", "/v1/runs/{run_id}/retry"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
 ]

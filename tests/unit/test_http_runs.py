@@ -205,6 +205,7 @@ def test_a_run_shows_every_field_of_its_tasks() -> None:
 
         assert set(task) == {
             *("name", "status", "attempt", "queue", "worker", "exit_code", "error", "reason"),
+            *("cause", "retry_at", "reused_from"),
             *("output", "stdout_tail", "stderr_tail", "queued_at", "started_at", "finished_at"),
             "depends_on",
         }
