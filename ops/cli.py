@@ -47,6 +47,21 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", help="worker name (default <host>-<pid>)")
     worker.add_argument("--queues", help="comma-separated task queues (default: default)")
     worker.add_argument("--concurrency", type=int, help="tasks run at once (default 4)")
+    worker.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        metavar="MODULE",
+        help="a module python tasks use, imported at start to fail early (repeatable; adds to "
+        "LEDGERFLOW_WORKER_IMPORTS); tasks may still use modules not named here",
+    )
+    worker.add_argument(
+        "--drain-grace",
+        type=float,
+        metavar="SECONDS",
+        help="on SIGTERM, how long running tasks may finish before they are handed back "
+        "(default 30)",
+    )
 
     commands.add_parser(
         "migrate",
@@ -64,10 +79,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         "data_dir": getattr(args, "data_dir", None),
         "worker_name": getattr(args, "name", None),
         "worker_concurrency": getattr(args, "concurrency", None),
+        "worker_drain_grace": getattr(args, "drain_grace", None),
     }
     queues = getattr(args, "queues", None)
     if queues:
         overrides["worker_queues"] = tuple(queues.split(","))
+    imports = getattr(args, "imports", None)
+    if imports:
+        overrides["worker_imports"] = (*settings.worker_imports, *imports)
     settings = dataclasses.replace(
         settings, **{key: value for key, value in overrides.items() if value is not None}
     )

@@ -1,6 +1,7 @@
 """Settings, read once from the environment, and the eventsourcing environment they imply."""
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -11,6 +12,9 @@ from psycopg.conninfo import conninfo_to_dict
 from aggregates.names import is_identifier
 from ops.event_store import RECORDER_TOPIC
 from streams.subjects import DEFAULT_PREFIX
+
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_MAX_DRAIN_GRACE_SECONDS = 3600.0
 
 SUPERVISOR_PID_VARIABLE = "LEDGERFLOW_SUPERVISOR_PID"
 """Set by `ledgerflow up` for its children, so they stop if it dies."""
@@ -34,6 +38,10 @@ class Settings:
     worker_name: str = field(default_factory=lambda: _default_worker_name())  # noqa: PLW0108 -- defined below
     worker_queues: tuple[str, ...] = ("default",)
     worker_concurrency: int = 4
+    worker_imports: tuple[str, ...] = ()
+    """Python modules the worker imports at start (python tasks' code), checked before serving."""
+    worker_drain_grace: float = 30.0
+    """Seconds a stopping worker waits for its attempts before handing them back."""
     pool_size: int = 10
     log_level: str = "info"
 
@@ -61,6 +69,16 @@ class Settings:
             worker_concurrency=_integer(
                 "LEDGERFLOW_WORKER_CONCURRENCY", get("WORKER_CONCURRENCY"), 4, 1, 1024
             ),
+            worker_imports=tuple(
+                module.strip()
+                for module in (get("WORKER_IMPORTS") or "").split(",")
+                if module.strip()
+            ),
+            worker_drain_grace=_seconds(
+                "LEDGERFLOW_WORKER_DRAIN_GRACE",
+                get("WORKER_DRAIN_GRACE"),
+                defaults.worker_drain_grace,
+            ),
             pool_size=_integer("LEDGERFLOW_POOL_SIZE", get("POOL_SIZE"), 10, 2, 200),
             log_level=(get("LOG_LEVEL") or defaults.log_level).lower(),
         )
@@ -77,6 +95,20 @@ class Settings:
             if not is_identifier(value):
                 msg = f"{name}={value!r}: use 1-64 characters of [A-Za-z0-9_-]"
                 raise SettingsError(msg)
+        for module in self.worker_imports:
+            if not _MODULE_NAME.fullmatch(module):
+                msg = (
+                    f"LEDGERFLOW_WORKER_IMPORTS / --import: {module!r} is not a module name "
+                    "(pkg.module)"
+                )
+                raise SettingsError(msg)
+        if not 0 <= self.worker_drain_grace <= _MAX_DRAIN_GRACE_SECONDS:  # NaN fails too
+            msg = (
+                f"LEDGERFLOW_WORKER_DRAIN_GRACE / --drain-grace: {self.worker_drain_grace} "
+                "is out of range "
+                f"0..{_MAX_DRAIN_GRACE_SECONDS:g}"
+            )
+            raise SettingsError(msg)
         if self.database_url is not None:
             try:
                 conninfo_to_dict(self.database_url)
@@ -127,6 +159,16 @@ def _integer(name: str, raw: str | None, default: int, low: int, high: int) -> i
         msg = f"{name}={value} is out of range {low}..{high}"
         raise SettingsError(msg)
     return value
+
+
+def _seconds(name: str, raw: str | None, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        msg = f"{name}={raw!r} is not a number of seconds"
+        raise SettingsError(msg) from None
 
 
 def _default_worker_name() -> str:

@@ -5,11 +5,13 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DiscardPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
 from nats.js.errors import NotFoundError
+from nats.js.kv import KeyValue
 
 from streams.subjects import RESULT_PARTITIONS, Subjects
 
@@ -18,10 +20,13 @@ DUPLICATE_WINDOW_SECONDS = 120.0
 DISPATCH_ACK_WAIT_SECONDS = 30.0
 RESULTS_ACK_WAIT_SECONDS = 30.0
 MAX_MESSAGE_BYTES = 1024 * 1024
+PARKED_MAX_AGE_SECONDS = 7 * 24 * 3600.0
+DEAD_LETTERS_ACK_WAIT_SECONDS = 30.0
+CANCELLED_RUNS_TTL_SECONDS = 24 * 3600.0
 
 
 async def declare_streams(js: JetStreamContext, subjects: Subjects) -> None:
-    """Create or update the dispatch and results streams and the recorder's consumers."""
+    """Create or update every stream, consumer and bucket the engine and the workers share."""
     for name, wildcard in (
         (subjects.dispatch_stream, subjects.dispatch_wildcard),
         (subjects.results_stream, subjects.results_wildcard),
@@ -37,12 +42,7 @@ async def declare_streams(js: JetStreamContext, subjects: Subjects) -> None:
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
             max_msg_size=MAX_MESSAGE_BYTES,
         )
-        try:
-            await js.stream_info(name)
-        except NotFoundError:
-            await js.add_stream(config)
-        else:
-            await js.update_stream(config)
+        await _declare_stream(js, config)
     for partition in range(RESULT_PARTITIONS):
         await declare_consumer(
             js,
@@ -51,6 +51,90 @@ async def declare_streams(js: JetStreamContext, subjects: Subjects) -> None:
             filter_subject=subjects.results(partition),
             ack_wait=RESULTS_ACK_WAIT_SECONDS,
         )
+    await declare_dead_letters(js, subjects)
+    await declare_cancelled_runs(js, subjects)
+
+
+async def _declare_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await js.stream_info(str(config.name))
+    except NotFoundError:
+        await js.add_stream(config)
+    else:
+        await js.update_stream(config)
+
+
+def max_deliveries_advisories(stream: str) -> str:
+    """The subject on which nats-server says a consumer of `stream` gave up on a message."""
+    return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.*"
+
+
+def dead_letter_advisories_stream(subjects: Subjects) -> str:
+    """The stream that keeps max-deliveries advisories until the engine has handled them."""
+    return f"{subjects.parked_stream}_ADVISORIES"
+
+
+DEAD_LETTERS_CONSUMER = "dead-letters"
+
+
+async def declare_dead_letters(js: JetStreamContext, subjects: Subjects) -> None:
+    """The parked stream, and a stream + consumer that keep max-deliveries advisories.
+
+    nats-server publishes an advisory once, on core NATS, when a consumer gives up on a message;
+    capturing it in a work-queue stream means an engine that was down (or a second replica)
+    still handles it exactly once. The parked stream keeps copies for a week (limits retention;
+    dropping the oldest copies is acceptable there, unlike in the work queues).
+    """
+    await _declare_stream(
+        js,
+        StreamConfig(
+            name=subjects.parked_stream,
+            subjects=[subjects.parked(">")],
+            retention=RetentionPolicy.LIMITS,
+            discard=DiscardPolicy.OLD,
+            storage=StorageType.FILE,
+            max_age=PARKED_MAX_AGE_SECONDS,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        ),
+    )
+    advisories = dead_letter_advisories_stream(subjects)
+    await _declare_stream(
+        js,
+        StreamConfig(
+            name=advisories,
+            subjects=[
+                max_deliveries_advisories(subjects.dispatch_stream),
+                max_deliveries_advisories(subjects.results_stream),
+            ],
+            retention=RetentionPolicy.WORK_QUEUE,
+            discard=DiscardPolicy.NEW,
+            storage=StorageType.FILE,
+        ),
+    )
+    # Unbounded deliveries on purpose: handling an advisory is idempotent, malformed ones are
+    # terminated, so only transient failures (PostgreSQL or NATS down) repeat, with back-off.
+    await js.add_consumer(
+        advisories,
+        ConsumerConfig(
+            name=DEAD_LETTERS_CONSUMER,
+            durable_name=DEAD_LETTERS_CONSUMER,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=DEAD_LETTERS_ACK_WAIT_SECONDS,
+            max_deliver=-1,
+        ),
+    )
+
+
+async def declare_cancelled_runs(js: JetStreamContext, subjects: Subjects) -> KeyValue:
+    """The key-value bucket of cancelled run ids (latest value only, kept a day)."""
+    return await js.create_key_value(
+        KeyValueConfig(
+            bucket=subjects.cancelled_runs_bucket,
+            history=1,
+            ttl=CANCELLED_RUNS_TTL_SECONDS,
+            storage=StorageType.FILE,
+        )
+    )
 
 
 async def declare_dispatch_consumer(js: JetStreamContext, subjects: Subjects, queue: str) -> str:

@@ -14,12 +14,20 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from aggregates.names import is_identifier
-from streams.executors import Execution, execute
-from streams.messages import MAX_TAIL_BYTES, ExecuteTask, TaskReported
+from streams.executors.execution import Execution
+from streams.executors.process import DEFAULT_GRACE_SECONDS
+from streams.executors.registry import execute
+from streams.heartbeats import DEFAULT_HEARTBEAT_SECONDS, Heartbeats, WorkerIdentity
+from streams.messages import ExecuteTask, TaskReported
 from streams.subjects import Subjects, partition_for
 from streams.topology import DISPATCH_ACK_WAIT_SECONDS, declare_dispatch_consumer
+from streams.worker_control import InFlight, WorkerControl
 
 _logger = logging.getLogger(__name__)
+
+DEFAULT_DRAIN_GRACE_SECONDS = 30.0
+CANCELLED = "cancelled"
+CANCELLED_BEFORE_START = "run cancelled before start"
 
 _FETCH_SECONDS = 1.0
 _PUBLISH_SECONDS = 2.0
@@ -27,12 +35,19 @@ _PUBLISH_ATTEMPTS = 6
 _PUBLISH_BACKOFF_CAP_SECONDS = 2.0
 _ACK_SECONDS = 2.0
 _FETCH_ERROR_PAUSE_SECONDS = 1.0
+# Past the drain grace, attempts still reporting an outcome get this long to finish doing so.
+_REPORTING_SECONDS = 20.0
 # Well inside ack_wait, so a slow task's dispatch is never redelivered to a second worker.
 _KEEPALIVE_SECONDS = DISPATCH_ACK_WAIT_SECONDS / 3
 
 
 class Worker:
-    """Runs up to `concurrency` task attempts at a time from the dispatch queues it serves."""
+    """Runs up to `concurrency` task attempts at a time from the dispatch queues it serves.
+
+    It beats every `heartbeat_interval` seconds, obeys cancel signals for its attempts, skips
+    attempts of runs already cancelled, and on stop drains: no new work, `drain_grace` seconds
+    for the attempts in flight, then the rest are killed and handed back (nak) for redelivery.
+    """
 
     def __init__(
         self,
@@ -43,6 +58,9 @@ class Worker:
         queues: Sequence[str] = ("default",),
         concurrency: int = 4,
         base_env: Mapping[str, str],
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_SECONDS,
+        drain_grace: float = DEFAULT_DRAIN_GRACE_SECONDS,
+        kill_grace: float = DEFAULT_GRACE_SECONDS,
     ) -> None:
         if not is_identifier(name):
             msg = f"invalid worker name {name!r}: use 1-64 of [A-Za-z0-9_-]"
@@ -50,43 +68,90 @@ class Worker:
         if concurrency < 1:
             msg = f"concurrency must be at least 1, not {concurrency}"
             raise ValueError(msg)
+        if drain_grace < 0:
+            msg = f"drain grace must not be negative, not {drain_grace}"
+            raise ValueError(msg)
         self._js = nc.jetstream()
         self._subjects = subjects
         self._name = name
         self._queues = tuple(queues)
         self._concurrency = concurrency
         self._base_env = dict(base_env)
+        self._drain_grace = drain_grace
+        self._kill_grace = kill_grace
+        self._control = WorkerControl(nc, subjects, name)
+        self.identity = WorkerIdentity.of_this_process(name, self._queues, concurrency)
+        self._heartbeats = Heartbeats(
+            nc,
+            subjects.heartbeats(name),
+            self.identity,
+            in_flight=lambda: len(self._control.in_flight),
+            interval=heartbeat_interval,
+        )
         self.rejected = 0
         """Poison dispatch messages terminated so far (unparseable or of an unknown version)."""
 
+    @property
+    def malformed_control(self) -> int:
+        """Control messages dropped as malformed so far."""
+        return self._control.malformed
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until `stop` is set, then let in-flight attempts finish (and ack) and return."""
+        """Serve until `stop` is set, then drain (see the class) and return."""
         subscriptions: list[JetStreamContext.PullSubscription] = []
-        in_flight: set[asyncio.Task[None]] = set()
+        handlers: set[asyncio.Task[None]] = set()
+        beating: asyncio.Task[None] | None = None
         try:
+            await self._control.start()
             for queue in self._queues:
                 subscriptions.append(await self._subscribe(queue))
-            while not stop.is_set():
-                for subscription in subscriptions:
-                    if len(in_flight) >= self._concurrency:
-                        await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                    free = self._concurrency - len(in_flight)
-                    if stop.is_set() or free < 1:
-                        break
-                    for msg in await self._fetch(subscription, free):
-                        task = asyncio.create_task(self._handle(msg))
-                        in_flight.add(task)
-                        task.add_done_callback(in_flight.discard)
-            if in_flight:
-                await asyncio.wait(in_flight)
+            beating = asyncio.create_task(self._heartbeats.run())
+            await self._pull(subscriptions, handlers, stop)
+            await self._heartbeats.change("draining")
+            await self._drain(handlers)
+            beating.cancel()
+            await asyncio.gather(beating, return_exceptions=True)
+            await self._heartbeats.change("stopped")
         finally:
-            # Only non-empty when run() itself is cancelled: the attempts stop, unacked.
-            for task in in_flight:
+            # Only non-empty when run() itself is cancelled, or reporting hung past its bound.
+            for task in (*handlers, *([beating] if beating else [])):
                 task.cancel()
-            await asyncio.gather(*in_flight, return_exceptions=True)
+            await asyncio.gather(*handlers, return_exceptions=True)
+            await self._control.close()
             for subscription in subscriptions:
                 with contextlib.suppress(nats.errors.Error):
                     await subscription.unsubscribe()
+
+    async def _pull(
+        self,
+        subscriptions: list[JetStreamContext.PullSubscription],
+        handlers: set[asyncio.Task[None]],
+        stop: asyncio.Event,
+    ) -> None:
+        while not stop.is_set():
+            for subscription in subscriptions:
+                if len(handlers) >= self._concurrency:
+                    await _room_or_stop(handlers, stop)
+                free = self._concurrency - len(handlers)
+                if stop.is_set() or free < 1:
+                    break
+                for msg in await self._fetch(subscription, free):
+                    if stop.is_set():
+                        await _hand_back(msg, "fetched while stopping")
+                        continue
+                    handler = asyncio.create_task(self._handle(msg))
+                    handlers.add(handler)
+                    handler.add_done_callback(handlers.discard)
+
+    async def _drain(self, handlers: set[asyncio.Task[None]]) -> None:
+        if not handlers:
+            return
+        _logger.info("draining %d attempts (up to %g s)", len(handlers), self._drain_grace)
+        _, pending = await asyncio.wait(handlers, timeout=self._drain_grace)
+        if not pending:
+            return
+        self._control.hand_back_all()
+        await asyncio.wait(pending, timeout=_REPORTING_SECONDS)
 
     async def _subscribe(self, queue: str) -> JetStreamContext.PullSubscription:
         durable = await declare_dispatch_consumer(self._js, self._subjects, queue)
@@ -106,46 +171,68 @@ class Worker:
 
     async def _handle(self, msg: Msg) -> None:
         try:
-            await self._process(msg)
+            with self._control.tracking(msg) as flight:
+                await self._process(flight)
         except Exception:
             # One broken attempt must not stop the others; its dispatch will be redelivered.
             _logger.exception("dispatch message (stream seq %s) failed in the worker", _seq(msg))
 
-    async def _process(self, msg: Msg) -> None:
+    async def _process(self, flight: InFlight) -> None:
+        msg = flight.msg
         try:
             command = ExecuteTask.model_validate_json(msg.data)
         except ValidationError as error:
-            await self._reject(msg, _rejection_reason(msg.data, error))
+            self.rejected += 1
+            reason = _rejection_reason(msg.data, error)
+            _logger.error(
+                "terminating poison dispatch message (stream seq %s): %s", _seq(msg), reason
+            )
+            await msg.term()
             return
-        await self._attempt(msg, command)
+        flight.command = command
+        await self._attempt(flight, command)
 
-    async def _reject(self, msg: Msg, reason: str) -> None:
-        self.rejected += 1
-        _logger.error("terminating poison dispatch message (stream seq %s): %s", _seq(msg), reason)
-        await msg.term()
-
-    async def _attempt(self, msg: Msg, command: ExecuteTask) -> None:
+    async def _attempt(self, flight: InFlight, command: ExecuteTask) -> None:
+        msg = flight.msg
         delivery = msg.metadata.num_delivered
         if delivery > 1:
             _logger.info("delivery %d of %s (a redelivery)", delivery, command.message_id)
         keepalive = asyncio.create_task(_keep_alive(msg))
         try:
+            if await self._control.run_cancelled(command.run_id):
+                await self._finish(
+                    msg, command, delivery, Execution.failure(CANCELLED_BEFORE_START)
+                )
+                return
             if not await self._publish_report(command, delivery, None):
                 return
-            execution = await self._execute(command)
-            if not await self._publish_report(command, delivery, execution):
+            execution = await self._execute(flight, command)
+            if execution is None:
+                await _hand_back(msg, f"{command.message_id} is still running at the drain's end")
                 return
-            await _confirm_ack(msg, command)
+            await self._finish(msg, command, delivery, execution)
         finally:
             keepalive.cancel()
 
-    async def _execute(self, command: ExecuteTask) -> Execution:
-        try:
-            return await execute(command, self._base_env)
-        except Exception as error:
-            # E.g. the process could not be spawned: the attempt failed, and says why.
-            _logger.exception("executor error for %s", command.message_id)
-            return Execution("failed", None, "", "", f"executor error: {error!r}"[:MAX_TAIL_BYTES])
+    async def _execute(self, flight: InFlight, command: ExecuteTask) -> Execution | None:
+        """The attempt's execution; "cancelled" if a cancel stopped it, None if handed back."""
+        if not (flight.cancelled or flight.handed_back):
+            flight.execution = asyncio.create_task(
+                execute(command, self._base_env, worker=self._name, grace=self._kill_grace)
+            )
+            try:
+                await asyncio.wait({flight.execution})
+            finally:
+                flight.execution.cancel()  # a no-op once done; kills the attempt otherwise
+            if not flight.execution.cancelled():
+                return flight.execution.result()
+        return None if flight.handed_back else Execution.failure(CANCELLED)
+
+    async def _finish(
+        self, msg: Msg, command: ExecuteTask, delivery: int, execution: Execution
+    ) -> None:
+        if await self._publish_report(command, delivery, execution):
+            await _confirm_ack(msg, command)
 
     async def _publish_report(
         self, command: ExecuteTask, delivery: int, execution: Execution | None
@@ -189,7 +276,17 @@ def _task_reported(
         error=None if execution is None else execution.error,
         stdout_tail="" if execution is None else execution.stdout_tail,
         stderr_tail="" if execution is None else execution.stderr_tail,
+        output=None if execution is None else execution.output,
     )
+
+
+async def _room_or_stop(handlers: set[asyncio.Task[None]], stop: asyncio.Event) -> None:
+    """Wait until an attempt ends or the worker is told to stop, whichever comes first."""
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({*handlers, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
 
 
 async def _keep_alive(msg: Msg) -> None:
@@ -199,6 +296,15 @@ async def _keep_alive(msg: Msg) -> None:
             await msg.in_progress()
         except nats.errors.Error as error:
             _logger.warning("in-progress ack failed (%r); the dispatch may be redelivered", error)
+
+
+async def _hand_back(msg: Msg, reason: str) -> None:
+    """Nak a dispatch so JetStream redelivers it, to this worker's peers or a later start."""
+    _logger.info("handing back a dispatch (stream seq %s): %s", _seq(msg), reason)
+    try:
+        await msg.nak()
+    except nats.errors.Error as error:
+        _logger.warning("nak failed (%r); the dispatch returns after ack_wait", error)
 
 
 async def _confirm_ack(msg: Msg, command: ExecuteTask) -> None:

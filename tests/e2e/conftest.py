@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from ops.embedded import free_port
+from ops.settings import Settings
+from tests.e2e.rig import Deployment
 
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 60.0
@@ -58,3 +60,20 @@ def ledgerflow(server_tmp_path: Path) -> Iterator[Ledgerflow]:
     if system.process is not None and system.process.poll() is None:
         system.process.kill()
         system.process.wait()
+
+
+@pytest.fixture
+def deployment(
+    postgres_url: str, nats_url: str, unique_name: str, server_tmp_path: Path
+) -> Iterator[Deployment]:
+    """Separate api, engine and worker processes on the session's servers (start them)."""
+    settings = Settings(
+        database_url=postgres_url,
+        nats_url=nats_url,
+        schema=unique_name,
+        nats_prefix=unique_name,
+        worker_name="unused",
+    )
+    system = Deployment(settings, server_tmp_path)
+    yield system
+    system.stop()

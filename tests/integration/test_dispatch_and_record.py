@@ -78,7 +78,7 @@ async def test_the_dispatcher_publishes_each_queued_task(
         subjects.dispatch_stream, subjects.dispatch("default")
     )
     command = ExecuteTask.model_validate_json(message.data or b"")
-    assert (command.task, command.attempt, command.command) == ("a", 1, "echo a")
+    assert (command.task, command.attempt, command.spec.command) == ("a", 1, "echo a")
     assert await dispatched(nc, subjects) == 5
 
 

@@ -14,6 +14,7 @@ import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from aggregates.spec import TaskSpec
 from streams.messages import ExecuteTask, TaskReported
 from streams.subjects import Subjects
 from streams.topology import declare_streams
@@ -51,10 +52,7 @@ def a_dispatch(
         workflow="nightly",
         task=task,
         attempt=1,
-        queue="default",
-        executor=executor,
-        command=command,
-        timeout_seconds=HANG_SECONDS,
+        spec=TaskSpec(name=task, executor=executor, command=command, timeout_seconds=HANG_SECONDS),
     )
 
 
@@ -198,3 +196,24 @@ async def test_a_stopping_worker_finishes_and_acks_the_attempt_in_flight(
     [finished] = await results(js, subjects, 1)
     assert (finished.outcome, finished.stdout_tail) == ("succeeded", "done\n")
     assert await dispatches_left(js, subjects) == 0
+
+
+async def test_a_task_output_and_its_scrubbed_secrets_are_reported(
+    nc: Client, subjects: Subjects
+) -> None:
+    js = nc.jetstream()
+    command = """echo "$TOKEN"; printf '{"rows": 3}' > "$LEDGERFLOW_OUTPUT" """
+    dispatch = a_dispatch("shell", command)
+    spec = TaskSpec.model_validate(
+        dispatch.spec.model_dump() | {"env": {"TOKEN": {"secret": "API"}}}
+    )
+    await publish(js, subjects, dispatch.model_copy(update={"spec": spec}))
+    worker = Worker(
+        nc, subjects, name="worker-1", base_env={**ENV, "LEDGERFLOW_SECRET_API": "tok-123456"}
+    )
+
+    async with running(worker):
+        _, finished = await results(js, subjects, 2)
+
+    assert (finished.outcome, finished.output) == ("succeeded", {"rows": 3})
+    assert finished.stdout_tail == "***\n"
