@@ -5,6 +5,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import uvicorn
 from nats.aio.client import Client as NatsClient
@@ -13,9 +14,19 @@ from nats.js import JetStreamContext
 from engine.application import Ledgerflow
 from gateways.http.app import create_app
 from gateways.http.health import Readiness
+from gateways.timers import Timers
 from ops.settings import SUPERVISOR_PID_VARIABLE, Settings
-from ops.system import DISPATCHER_TRACKING_TABLE, build_engine, build_tracking, connect_nats
+from ops.system import (
+    DISPATCHER_TRACKING_TABLE,
+    build_attempts_projection,
+    build_attempts_view,
+    build_engine,
+    build_tracking,
+    connect_nats,
+)
 from streams.dispatcher import Dispatcher
+from streams.executors.python import DeclaredImportError, import_declared
+from streams.reconciler import Reconciler
 from streams.recorder import ResultRecorder
 from streams.subjects import Subjects
 from streams.topology import declare_streams
@@ -57,9 +68,15 @@ async def _stop_when_orphaned(stop: asyncio.Event) -> None:
         await asyncio.sleep(1.0)
 
 
+ENGINE_HELD_CONNECTIONS = 3
+"""Pooled connections the engine process holds for its lifetime: the dispatcher's log
+subscription, and the attempts projection's subscription and advisory-lock session."""
+
+
 async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
-    """The dispatcher and the result recorder, sharing one Application and one NATS connection."""
-    engine = build_engine(settings)
+    """The log followers (dispatcher, attempts projection), the result recorder and the
+    driving loops (timers, reconciler), sharing one Application and one NATS connection."""
+    engine = build_engine(_with_room_for_followers(settings))
     nc = await connect_nats(settings, "engine")
     try:
         subjects = Subjects(settings.nats_prefix)
@@ -67,15 +84,43 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
         tracking = build_tracking(engine, DISPATCHER_TRACKING_TABLE)
         dispatcher = Dispatcher(engine, tracking, js, subjects)
         recorder = ResultRecorder(engine, js, subjects)
+        attempts = build_attempts_projection(engine)
+        view = build_attempts_view(engine)
+        timers = Timers(engine, view)
+        reconciler = Reconciler(engine, view, js, subjects)
         logger.info("engine started (dispatcher at position %d)", dispatcher.position)
-        await asyncio.gather(dispatcher.run(stop), recorder.run(stop))
+        await asyncio.gather(
+            dispatcher.run(stop),
+            recorder.run(stop),
+            attempts.run(stop),
+            timers.run(stop),
+            reconciler.run(stop),
+        )
     finally:
         await nc.drain()
         engine.close()
 
 
+def _with_room_for_followers(settings: Settings) -> Settings:
+    """Settings whose pool has room for the held connections plus the engine's own work."""
+    smallest = ENGINE_HELD_CONNECTIONS + 2
+    if settings.pool_size >= smallest:
+        return settings
+    logger.info("engine: pool size raised from %d to %d", settings.pool_size, smallest)
+    return replace(settings, pool_size=smallest)
+
+
 async def serve_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """One stateless worker: it talks to NATS only, never to PostgreSQL."""
+    """One stateless worker: it talks to NATS only, never to PostgreSQL.
+
+    The modules named by `worker_imports` are imported first: one that fails stops the start
+    (exit status 2) with a readable error, before anything connects.
+    """
+    try:
+        import_declared(settings.worker_imports)
+    except DeclaredImportError as error:
+        logger.error("worker %s cannot start: %s", settings.worker_name, error)
+        raise SystemExit(2) from None
     nc = await connect_nats(settings, f"worker-{settings.worker_name}")
     try:
         subjects = Subjects(settings.nats_prefix)
@@ -87,6 +132,7 @@ async def serve_worker(settings: Settings, stop: asyncio.Event) -> None:
             queues=settings.worker_queues,
             concurrency=settings.worker_concurrency,
             base_env=dict(os.environ),
+            drain_grace=settings.worker_drain_grace,
         )
         logger.info("worker %s serving queues %s", settings.worker_name, settings.worker_queues)
         await worker.run(stop)

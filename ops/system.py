@@ -8,6 +8,9 @@ from nats.aio.client import Client as NatsClient
 
 from engine.application import Ledgerflow
 from ops.settings import Settings, SettingsError
+from projections.attempts import AttemptsProjection
+from projections.attempts_tables import AttemptsTables
+from projections.attempts_view import AttemptsView
 
 logger = logging.getLogger(__name__)
 
@@ -21,12 +24,35 @@ def build_engine(settings: Settings) -> Ledgerflow:
 
 def build_tracking(engine: Ledgerflow, table: str) -> PostgresTrackingRecorder:
     """A follower's position table, sharing the engine's connection pool."""
+    return PostgresTrackingRecorder(_datastore(engine), tracking_table_name=table)
+
+
+def build_attempts_tables(engine: Ledgerflow) -> AttemptsTables:
+    """The attempts read model's tables, in the engine's schema and connection pool."""
+    return AttemptsTables(_datastore(engine))
+
+
+def build_attempts_view(engine: Ledgerflow) -> AttemptsView:
+    return AttemptsView(_datastore(engine), engine.name)
+
+
+def build_attempts_projection(engine: Ledgerflow) -> AttemptsProjection:
+    """The projection that keeps the attempts tables up to date from the engine's log."""
+    return AttemptsProjection(
+        build_attempts_tables(engine),
+        log=engine.recorder,
+        decode=engine.mapper.to_domain_event,
+        application_name=engine.name,
+    )
+
+
+def _datastore(engine: Ledgerflow) -> PostgresDatastore:
     factory = engine.factory
     if not isinstance(factory, PostgresFactory):
-        msg = "followers need the PostgreSQL event store"
+        msg = "followers and projections need the PostgreSQL event store"
         raise SettingsError(msg)
     datastore: PostgresDatastore = factory.datastore
-    return PostgresTrackingRecorder(datastore, tracking_table_name=table)
+    return datastore
 
 
 async def connect_nats(settings: Settings, name: str) -> NatsClient:

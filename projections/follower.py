@@ -1,0 +1,182 @@
+"""A single-active log follower: holds an advisory lock, then applies the log in tracked batches."""
+
+import asyncio
+import hashlib
+import logging
+import queue
+import threading
+from collections.abc import Callable, Collection, Sequence
+from contextlib import suppress
+from typing import Any
+
+from eventsourcing.persistence import ApplicationRecorder, Notification, Subscription, Tracking
+from eventsourcing.postgres import PostgresDatastore
+from psycopg import Connection
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 500
+STANDBY_POLL_SECONDS = 2.0
+RETRY_DELAY_SECONDS = 1.0
+IDLE_SECONDS = 0.5
+"""How long the follower waits for new events before it checks its lock and `stop` again."""
+
+ApplyBatch = Callable[[Sequence[object], Tracking], bool]
+"""Apply decoded events and record the position in one transaction; False if already recorded."""
+
+
+class PositionSupersededError(RuntimeError):
+    """Another follower recorded this position first: follow again from the recorded one."""
+
+
+class TrackedFollower:
+    """Follows an application's log from its tracked position, one transaction per batch.
+
+    Only the replica holding the PostgreSQL advisory lock named after the follower (and its
+    schema) applies events; others wait as standbys and take over when the lock is free.
+    Notifications whose topic is not in `topics` are not decoded but still advance the position.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        log: ApplicationRecorder,
+        decode: Callable[[Notification], object],
+        topics: Collection[str],
+        apply_batch: ApplyBatch,
+        tracked_position: Callable[[], int],
+        datastore: PostgresDatastore,
+        application_name: str,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        standby_poll_seconds: float = STANDBY_POLL_SECONDS,
+    ) -> None:
+        self.name = name
+        self._log = log
+        self._decode = decode
+        self._topics = frozenset(topics)
+        self._apply_batch = apply_batch
+        self._tracked_position = tracked_position
+        self._datastore = datastore
+        self._application_name = application_name
+        self._batch_size = batch_size
+        self._standby_poll_seconds = standby_poll_seconds
+        self._lock_key = advisory_lock_key(f"{datastore.schema}.{name}")
+        self.position = 0
+        """The last position this follower applied (in memory; the table is the truth)."""
+        self.active = False
+        """Whether this replica holds the lock and is applying the log."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the log (or stand by) until `stop` is set."""
+        halt = threading.Event()
+        thread = threading.Thread(target=self._serve, args=(halt,), name=self.name, daemon=True)
+        thread.start()
+        try:
+            await stop.wait()
+        finally:
+            halt.set()
+            await asyncio.to_thread(thread.join)
+
+    def _serve(self, halt: threading.Event) -> None:
+        while not halt.is_set():
+            try:
+                if not self._lead_if_free(halt):
+                    halt.wait(self._standby_poll_seconds)  # a standby: another replica leads
+            except Exception as error:  # PostgreSQL restarting, a lost lock: try again
+                logger.warning("%s stopped following the log: %s", self.name, error)
+                halt.wait(RETRY_DELAY_SECONDS)
+
+    def _lead_if_free(self, halt: threading.Event) -> bool:
+        with self._datastore.get_connection() as lock:
+            acquired = lock.execute(
+                "SELECT pg_try_advisory_lock(%s) AS acquired", (self._lock_key,)
+            ).fetchone()
+            if acquired is None or not acquired["acquired"]:
+                return False
+            try:
+                self.active = True
+                self._follow(lock, halt)
+            finally:
+                self.active = False
+                with suppress(Exception):
+                    lock.execute("SELECT pg_advisory_unlock(%s)", (self._lock_key,))
+        return True
+
+    def _follow(self, lock: Connection[Any], halt: threading.Event) -> None:
+        self.position = self._tracked_position()
+        logger.info("%s is active, following the log after position %d", self.name, self.position)
+        with self._log.subscribe(gt=self.position) as subscription:
+            feed = _Feed(subscription, capacity=4 * self._batch_size)
+            feed.start()
+            try:
+                while not halt.is_set():
+                    batch = feed.take(self._batch_size, timeout=IDLE_SECONDS)
+                    if batch:
+                        self._apply(batch)
+                    else:
+                        lock.execute("SELECT 1")  # the lock lives as long as this session
+            finally:
+                feed.close()
+                subscription.stop()
+                feed.join()
+
+    def _apply(self, batch: Sequence[Notification]) -> None:
+        events = [self._decode(n) for n in batch if n.topic in self._topics]
+        last = batch[-1].id
+        if not self._apply_batch(events, Tracking(self._application_name, last)):
+            msg = f"position {last} was already recorded by another {self.name}"
+            raise PositionSupersededError(msg)
+        self.position = last
+
+
+class _Feed(threading.Thread):
+    """Moves notifications from a blocking subscription to a bounded queue, for batching."""
+
+    def __init__(self, subscription: Subscription[Any], capacity: int) -> None:
+        super().__init__(name="log-feed", daemon=True)
+        self._subscription = subscription
+        self._items: queue.Queue[Notification] = queue.Queue(maxsize=capacity)
+        self._closed = threading.Event()
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for notification in self._subscription:
+                if not self._put(notification):
+                    return
+        except BaseException as error:  # handed to the reader by `take`
+            self._error = error
+
+    def _put(self, notification: Notification) -> bool:
+        while not self._closed.is_set():
+            try:
+                self._items.put(notification, timeout=IDLE_SECONDS)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def take(self, limit: int, timeout: float) -> list[Notification]:
+        """Up to `limit` notifications: waits `timeout` for the first, then takes what is there."""
+        try:
+            batch = [self._items.get(timeout=timeout)]
+        except queue.Empty:
+            if not self.is_alive():
+                raise self._error or RuntimeError("the log subscription ended") from None
+            return []
+        while len(batch) < limit:
+            try:
+                batch.append(self._items.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def advisory_lock_key(name: str) -> int:
+    """A stable signed 64-bit key for `pg_advisory_lock`, derived from a name."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
