@@ -5,7 +5,12 @@ from psycopg.sql import SQL, Identifier
 
 from engine.application import Ledgerflow
 from ops.settings import Settings, SettingsError
-from ops.system import DISPATCHER_TRACKING_TABLE, build_attempts_tables, build_tracking
+from ops.system import (
+    CANCEL_RELAY_TRACKING_TABLE,
+    DISPATCHER_TRACKING_TABLE,
+    build_attempts_tables,
+    build_tracking,
+)
 
 # Any constant works: it only has to be the same for every process that migrates.
 _MIGRATION_LOCK = 0x1EDF_0001
@@ -27,6 +32,7 @@ def migrate(settings: Settings) -> None:
             engine = Ledgerflow(env={**settings.eventsourcing_env(), "CREATE_TABLE": "y"})
             try:
                 build_tracking(engine, DISPATCHER_TRACKING_TABLE).create_table()
+                build_tracking(engine, CANCEL_RELAY_TRACKING_TABLE).create_table()
                 build_attempts_tables(engine).create_table()
             finally:
                 engine.close()

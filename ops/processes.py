@@ -17,6 +17,7 @@ from gateways.http.health import Readiness
 from gateways.timers import Timers
 from ops.settings import SUPERVISOR_PID_VARIABLE, Settings
 from ops.system import (
+    CANCEL_RELAY_TRACKING_TABLE,
     DISPATCHER_TRACKING_TABLE,
     build_attempts_projection,
     build_attempts_view,
@@ -24,8 +25,11 @@ from ops.system import (
     build_tracking,
     connect_nats,
 )
+from streams.control import CancelRelay
+from streams.dead_letters import DeadLetters
 from streams.dispatcher import Dispatcher
 from streams.executors.python import DeclaredImportError, import_declared
+from streams.liveness import LivenessMonitor
 from streams.reconciler import Reconciler
 from streams.recorder import ResultRecorder
 from streams.subjects import Subjects
@@ -68,14 +72,15 @@ async def _stop_when_orphaned(stop: asyncio.Event) -> None:
         await asyncio.sleep(1.0)
 
 
-ENGINE_HELD_CONNECTIONS = 3
-"""Pooled connections the engine process holds for its lifetime: the dispatcher's log
-subscription, and the attempts projection's subscription and advisory-lock session."""
+ENGINE_HELD_CONNECTIONS = 4
+"""Pooled connections the engine process holds for its lifetime: the dispatcher's and the
+cancel relay's log subscriptions, and the attempts projection's subscription and lock."""
 
 
 async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
-    """The log followers (dispatcher, attempts projection), the result recorder and the
-    driving loops (timers, reconciler), sharing one Application and one NATS connection."""
+    """The log followers (dispatcher, cancel relay, attempts projection), the result recorder,
+    the liveness monitor, the dead-letter handler and the driving loops (timers, reconciler),
+    sharing one Application and one NATS connection."""
     engine = build_engine(_with_room_for_followers(settings))
     nc = await connect_nats(settings, "engine")
     try:
@@ -88,6 +93,18 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
         view = build_attempts_view(engine)
         timers = Timers(engine, view)
         reconciler = Reconciler(engine, view, js, subjects)
+        liveness = LivenessMonitor(
+            engine,
+            nc,
+            subjects,
+            view.running_on,
+            view.live_workers,
+            interval=settings.heartbeat_seconds,
+        )
+        dead_letters = DeadLetters(engine, js, subjects)
+        cancel_relay = CancelRelay(
+            engine, build_tracking(engine, CANCEL_RELAY_TRACKING_TABLE), js, nc, subjects
+        )
         logger.info("engine started (dispatcher at position %d)", dispatcher.position)
         await asyncio.gather(
             dispatcher.run(stop),
@@ -95,6 +112,9 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
             attempts.run(stop),
             timers.run(stop),
             reconciler.run(stop),
+            liveness.run(stop),
+            dead_letters.run(stop),
+            cancel_relay.run(stop),
         )
     finally:
         await nc.drain()
@@ -133,6 +153,7 @@ async def serve_worker(settings: Settings, stop: asyncio.Event) -> None:
             concurrency=settings.worker_concurrency,
             base_env=dict(os.environ),
             drain_grace=settings.worker_drain_grace,
+            heartbeat_interval=settings.heartbeat_seconds,
         )
         logger.info("worker %s serving queues %s", settings.worker_name, settings.worker_queues)
         await worker.run(stop)
@@ -144,7 +165,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     """The HTTP API; it reads and writes the log in PostgreSQL and only watches NATS for health."""
     engine = build_engine(settings)
     nc = await connect_nats(settings, "api")
-    app = create_app(engine, _readiness(engine, nc))
+    app = create_app(engine, _readiness(engine, nc), build_attempts_view(engine).workers)
     config = uvicorn.Config(
         app,
         host=settings.host,

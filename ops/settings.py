@@ -41,6 +41,7 @@ class Settings:
     worker_imports: tuple[str, ...] = ()
     """Python modules the worker imports at start (python tasks' code), checked before serving."""
     worker_drain_grace: float = 30.0
+    heartbeat_seconds: float = 5.0
     """Seconds a stopping worker waits for its attempts before handing them back."""
     pool_size: int = 10
     log_level: str = "info"
@@ -79,6 +80,9 @@ class Settings:
                 get("WORKER_DRAIN_GRACE"),
                 defaults.worker_drain_grace,
             ),
+            heartbeat_seconds=_seconds(
+                "LEDGERFLOW_HEARTBEAT_SECONDS", get("HEARTBEAT_SECONDS"), defaults.heartbeat_seconds
+            ),
             pool_size=_integer("LEDGERFLOW_POOL_SIZE", get("POOL_SIZE"), 10, 2, 200),
             log_level=(get("LOG_LEVEL") or defaults.log_level).lower(),
         )
@@ -107,6 +111,12 @@ class Settings:
                 f"LEDGERFLOW_WORKER_DRAIN_GRACE / --drain-grace: {self.worker_drain_grace} "
                 "is out of range "
                 f"0..{_MAX_DRAIN_GRACE_SECONDS:g}"
+            )
+            raise SettingsError(msg)
+        if not 0.1 <= self.heartbeat_seconds <= _MAX_HEARTBEAT_SECONDS:  # NaN fails too
+            msg = (
+                f"LEDGERFLOW_HEARTBEAT_SECONDS: {self.heartbeat_seconds} is out of range "
+                f"0.1..{_MAX_HEARTBEAT_SECONDS:g}"
             )
             raise SettingsError(msg)
         if self.database_url is not None:
@@ -159,6 +169,9 @@ def _integer(name: str, raw: str | None, default: int, low: int, high: int) -> i
         msg = f"{name}={value} is out of range {low}..{high}"
         raise SettingsError(msg)
     return value
+
+
+_MAX_HEARTBEAT_SECONDS = 300.0
 
 
 def _seconds(name: str, raw: str | None, default: float) -> float:

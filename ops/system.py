@@ -15,6 +15,7 @@ from projections.attempts_view import AttemptsView
 logger = logging.getLogger(__name__)
 
 DISPATCHER_TRACKING_TABLE = "dispatcher_tracking"
+CANCEL_RELAY_TRACKING_TABLE = "cancel_relay_tracking"
 
 
 def build_engine(settings: Settings) -> Ledgerflow:

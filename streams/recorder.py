@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_SECONDS = 1.0
 RETRY_DELAY_SECONDS = 1.0
+MAX_RETRY_DELAY_SECONDS = 30.0
 
 
 class ResultRecorder:
@@ -51,7 +52,7 @@ class ResultRecorder:
                     messages = await subscription.fetch(
                         self._batch_size, timeout=FETCH_TIMEOUT_SECONDS
                     )
-                except NatsTimeoutError:
+                except (NatsTimeoutError, TimeoutError):
                     continue
                 except Exception as error:  # NATS reconnecting
                     logger.warning("fetching results failed: %s", error)
@@ -78,7 +79,7 @@ class ResultRecorder:
         except Exception as error:  # PostgreSQL unavailable: let JetStream redeliver later
             logger.warning("recording %d result(s) failed: %s", len(accepted), error)
             for message, _ in accepted:
-                await message.nak(delay=RETRY_DELAY_SECONDS)
+                await message.nak(delay=redelivery_delay(message.metadata.num_delivered))
             return
         for (message, report), outcome in zip(accepted, outcomes, strict=True):
             self._count(report, outcome)
@@ -122,6 +123,11 @@ class ResultRecorder:
             )
         else:
             self.counts["applied"] += 1
+
+
+def redelivery_delay(deliveries: int) -> float:
+    """Back off exponentially (1 s, 2 s, 4 s ... 30 s), so results outlast a database outage."""
+    return float(min(RETRY_DELAY_SECONDS * 2 ** max(deliveries - 1, 0), MAX_RETRY_DELAY_SECONDS))
 
 
 def _first_error(error: ValidationError) -> str:

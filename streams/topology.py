@@ -16,6 +16,9 @@ from nats.js.kv import KeyValue
 from streams.subjects import RESULT_PARTITIONS, Subjects
 
 MAX_DELIVER = 5
+RESULTS_MAX_DELIVER = 100
+"""Results are only redelivered while PostgreSQL is down (the recorder naks with a backoff up
+to 30 s), so they get enough deliveries to outlast a long outage before being parked."""
 DUPLICATE_WINDOW_SECONDS = 120.0
 DISPATCH_ACK_WAIT_SECONDS = 30.0
 RESULTS_ACK_WAIT_SECONDS = 30.0
@@ -50,6 +53,7 @@ async def declare_streams(js: JetStreamContext, subjects: Subjects) -> None:
             durable=subjects.results_consumer(partition),
             filter_subject=subjects.results(partition),
             ack_wait=RESULTS_ACK_WAIT_SECONDS,
+            max_deliver=RESULTS_MAX_DELIVER,
         )
     await declare_dead_letters(js, subjects)
     await declare_cancelled_runs(js, subjects)
@@ -151,7 +155,13 @@ async def declare_dispatch_consumer(js: JetStreamContext, subjects: Subjects, qu
 
 
 async def declare_consumer(
-    js: JetStreamContext, *, stream: str, durable: str, filter_subject: str, ack_wait: float
+    js: JetStreamContext,
+    *,
+    stream: str,
+    durable: str,
+    filter_subject: str,
+    ack_wait: float,
+    max_deliver: int = MAX_DELIVER,
 ) -> None:
     """Create a durable explicit-ack pull consumer with a bounded number of deliveries."""
     config = ConsumerConfig(
@@ -160,7 +170,7 @@ async def declare_consumer(
         filter_subject=filter_subject,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=ack_wait,
-        max_deliver=MAX_DELIVER,
+        max_deliver=max_deliver,
         max_ack_pending=10_000,
     )
     # add_consumer with an identical config is a no-op on the server, so this is idempotent.

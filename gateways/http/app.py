@@ -18,6 +18,7 @@ from gateways.http.openapi import openapi_config
 from gateways.http.origin import REQUEST_ID_HEADER, echo_request_id, origin_of, tenant_of
 from gateways.http.problems import exception_handlers
 from gateways.http.runs import RunController
+from gateways.http.workers import WorkerController, WorkerDirectory
 from gateways.http.workflows import WorkflowController
 
 T = TypeVar("T")
@@ -26,16 +27,19 @@ T = TypeVar("T")
 def create_app(
     engine: Ledgerflow,
     readiness: ReadinessProbe,
+    workers: WorkerDirectory,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
 ) -> Litestar:
-    """The Litestar app serving `engine`; `readiness` says whether PostgreSQL and NATS are up."""
+    """The Litestar app serving `engine`; `readiness` says whether PostgreSQL and NATS are up,
+    `workers` lists the worker registry."""
     return Litestar(
-        route_handlers=[WorkflowController, RunController, HealthController],
+        route_handlers=[WorkflowController, RunController, WorkerController, HealthController],
         dependencies={
             "engine": Provide(_constant(engine), use_cache=True, sync_to_thread=False),
             "readiness_probe": Provide(_constant(readiness), use_cache=True, sync_to_thread=False),
+            "worker_directory": Provide(_constant(workers), use_cache=True, sync_to_thread=False),
             "tenant": Provide(tenant_of, sync_to_thread=False),
             "origin": Provide(origin_of, sync_to_thread=False),
         },

@@ -14,6 +14,7 @@ from litestar.testing import TestClient
 from engine.application import Ledgerflow
 from gateways.http.app import create_app
 from gateways.http.health import Readiness, ReadinessProbe
+from gateways.http.workers import WorkerDirectory
 
 PROBLEM_JSON = "application/problem+json"
 Client = TestClient[Litestar]
@@ -75,9 +76,12 @@ def a_probe(*, database: bool = True, nats: bool = True) -> ReadinessProbe:
 
 @contextmanager
 def a_client(
-    engine: Ledgerflow | None = None, readiness: ReadinessProbe | None = None, **limits: int
+    engine: Ledgerflow | None = None,
+    readiness: ReadinessProbe | None = None,
+    workers: WorkerDirectory | None = None,
+    **limits: int,
 ) -> Iterator[Client]:
-    app = create_app(engine or an_engine(), readiness or a_probe(), **limits)
+    app = create_app(engine or an_engine(), readiness or a_probe(), workers or list, **limits)
     with TestClient(app) as client:
         yield client
 

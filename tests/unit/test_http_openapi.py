@@ -15,6 +15,7 @@ ROUTES = [
     ("get", "/v1/runs/{run_id}/events"),
     ("post", "/v1/runs/{run_id}/cancel"),
     ("post", "/v1/runs/{run_id}/retry"),
+    ("get", "/v1/workers"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
 ]
