@@ -1,10 +1,15 @@
 """Execution semantics across real processes: DAG fan-out and fan-in, failures and re-runs."""
 
+import json
+import subprocess
+import time
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.rig import Deployment
+from tests.e2e.rig import HANG, Deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -61,3 +66,100 @@ def test_a_failed_run_retried_reruns_only_what_did_not_succeed(deployment: Deplo
     assert rerun["retry_of"] == failed["id"]
     assert rerun["tasks"][0]["reused_from"] == failed["id"]
     assert [item["type"] for item in deployment.history(failed["id"])][-1] == "RunRetried"
+
+
+def test_outputs_flow_from_a_task_to_the_tasks_that_depend_on_it(deployment: Deployment) -> None:
+    deployment.start("w1")
+    deployment.apply(
+        "outputs",
+        [
+            {"name": "a", "command": 'echo \'{"rows": 42}\' > "$LEDGERFLOW_OUTPUT"'},
+            {
+                "name": "b",
+                "command": 'echo "$LEDGERFLOW_UPSTREAM"; echo "$LEDGERFLOW_INPUTS"',
+                "depends_on": ["a"],
+            },
+        ],
+    )
+
+    run = deployment.wait_until(deployment.start_run("outputs", {"day": "monday"}))
+
+    assert run["status"] == "succeeded"
+    a, b = run["tasks"]
+    assert a["output"] == {"rows": 42}
+    upstream, inputs = b["stdout_tail"].splitlines()
+    assert json.loads(upstream) == {"a": {"rows": 42}}
+    assert json.loads(inputs) == {"day": "monday"}
+
+
+def test_a_task_past_its_timeout_is_killed_with_its_children_and_retried(
+    deployment: Deployment,
+) -> None:
+    deployment.start("w1")
+    pids = deployment.logs / "pids"
+    deployment.apply(
+        "slow",
+        [
+            {
+                "name": "a",
+                # The first attempt starts a grandchild and hangs; the second finishes at once.
+                "command": f'if [ "$LEDGERFLOW_ATTEMPT" = 1 ]; then sleep 300 & echo $! >> {pids}; '
+                "sleep 300; fi",
+                "timeout_seconds": 1,
+                "retry": {"max_attempts": 2, "initial_seconds": 0},
+            }
+        ],
+    )
+
+    run = deployment.wait_until(deployment.start_run("slow"))
+
+    assert run["status"] == "succeeded"
+    assert run["tasks"][0]["attempt"] == 2
+    types = [item["type"] for item in deployment.history(run["id"])]
+    assert types.count("TaskTimedOut") == 1
+    assert types.index("TaskTimedOut") < types.index("TaskRetryScheduled")
+    grandchild = int(pids.read_text().split()[0])
+    assert not process_alive(grandchild)
+
+
+def test_cancelling_a_running_run_kills_its_task_and_ends_the_run(deployment: Deployment) -> None:
+    deployment.start("w1")
+    deployment.apply(
+        "long",
+        [
+            {"name": "a", "command": "sleep 300"},
+            {"name": "b", "command": "echo never", "depends_on": ["a"]},
+        ],
+    )
+    run_id = deployment.start_run("long")
+    deployment.wait_for_task(run_id, "a", "running")
+
+    response = deployment.http.post(f"/v1/runs/{run_id}/cancel", json={"reason": "enough"})
+
+    assert response.status_code == 202
+    run = deployment.run(run_id)
+    assert (run["status"], run["reason"]) == ("cancelled", "enough")
+    assert [task["status"] for task in run["tasks"]] == ["cancelled", "cancelled"]
+    wait_for(lambda: "sleep 300" not in running_commands(), "the task was not killed")
+    again = deployment.http.post(f"/v1/runs/{run_id}/cancel")
+    assert again.status_code == 409
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status  # a zombie waiting to be reaped is dead
+
+
+def running_commands() -> str:
+    result = subprocess.run(["ps", "-eo", "stat,args"], capture_output=True, text=True, check=True)
+    return "\n".join(line for line in result.stdout.splitlines() if not line.startswith("Z"))
+
+
+def wait_for(condition: Callable[[], bool], failure: str, within: float = HANG) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.1)

@@ -37,7 +37,7 @@ async def _database_up() -> Readiness:
 
 @contextmanager
 def a_client(engine: Ledgerflow) -> Iterator[TestClient[Litestar]]:
-    with TestClient(create_app(engine, _database_up)) as client:
+    with TestClient(create_app(engine, _database_up, list)) as client:
         yield client
 
 

@@ -1,0 +1,66 @@
+"""Faults across real processes: a worker killed mid-task, poison on the dispatch subject."""
+
+import asyncio
+from collections import Counter
+
+import nats
+import pytest
+
+from tests.e2e.rig import Deployment
+
+pytestmark = pytest.mark.e2e
+
+FAST_LIVENESS = {"LEDGERFLOW_HEARTBEAT_SECONDS": "0.5"}
+
+
+def terminal_events(history: list[dict[str, object]]) -> Counter[tuple[object, object]]:
+    return Counter(
+        (item["data"]["task"], item["data"]["attempt"])  # type: ignore[index]
+        for item in history
+        if item["type"] in {"TaskSucceeded", "TaskFailed", "TaskTimedOut"}
+    )
+
+
+def test_a_worker_killed_mid_task_loses_the_attempt_and_the_run_completes_elsewhere(
+    deployment: Deployment,
+) -> None:
+    deployment.env.update(FAST_LIVENESS)
+    deployment.start("w1")
+    deployment.apply(
+        "sturdy",
+        [{"name": "a", "command": "sleep 3", "retry": {"max_attempts": 3, "initial_seconds": 0}}],
+    )
+    run_id = deployment.start_run("sturdy")
+    assert deployment.wait_for_task(run_id, "a", "running")["worker"] == "w1"
+
+    deployment.kill("w1")
+    deployment.start_worker("w2")
+
+    run = deployment.wait_until(run_id)
+    assert run["status"] == "succeeded"
+    assert run["tasks"][0]["worker"] == "w2"
+    history = deployment.history(run_id)
+    assert set(terminal_events(history).values()) == {1}
+    lost = [item for item in history if item["type"] == "TaskFailed"]
+    assert [item["data"]["cause"] for item in lost] == ["worker_lost"]  # type: ignore[index]
+    workers = {w["name"]: w["status"] for w in deployment.http.get("/v1/workers").json()["items"]}
+    assert workers["w1"] == "lost"
+
+
+def test_garbage_on_the_dispatch_subject_does_not_stall_the_queue(deployment: Deployment) -> None:
+    deployment.start("w1")
+    deployment.apply("plain", [{"name": "a", "executor": "noop"}])
+    subject = f"{deployment.settings.nats_prefix}.dispatch.default"
+
+    async def publish_poison() -> None:
+        client = await nats.connect(str(deployment.settings.nats_url))
+        js = client.jetstream()
+        for body in (b"not json", b'{"schema_version": 7}', b"{}"):
+            await js.publish(subject, body)
+        await client.close()
+
+    asyncio.run(publish_poison())
+    runs = [deployment.start_run("plain") for _ in range(3)]
+
+    assert {deployment.wait_until(run_id)["status"] for run_id in runs} == {"succeeded"}
+    assert "schema_version" in deployment.log("w1")
