@@ -4,6 +4,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aggregates.numbers import IntegerOnly, NumberOnly
+
 FailureKind = Literal["failed", "timed_out", "worker_lost"]
 """What can end an attempt unsuccessfully: non-zero exit or error, its timeout, its worker."""
 
@@ -14,15 +16,17 @@ MAX_DELAY_SECONDS = 7 * 24 * 3600
 class RetryPolicy(BaseModel):
     """Attempts and backoff; `delay` is a pure function given a jitter sample in [0, 1)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_attempts: Annotated[int, Field(ge=1, le=MAX_ATTEMPTS)] = 1
+    max_attempts: Annotated[int, IntegerOnly, Field(ge=1, le=MAX_ATTEMPTS)] = 1
     backoff: Literal["fixed", "exponential"] = "exponential"
-    initial_seconds: Annotated[float, Field(ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)] = 1.0
-    factor: Annotated[float, Field(ge=1, le=10, allow_inf_nan=False)] = 2.0
-    max_delay_seconds: Annotated[float, Field(ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)] = (
-        300.0
-    )
+    initial_seconds: Annotated[
+        float, NumberOnly, Field(ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)
+    ] = 1.0
+    factor: Annotated[float, NumberOnly, Field(ge=1, le=10, allow_inf_nan=False)] = 2.0
+    max_delay_seconds: Annotated[
+        float, NumberOnly, Field(ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)
+    ] = 300.0
     jitter: bool = True
     retry_on: Annotated[list[FailureKind], Field(max_length=3)] = [
         "failed",

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from aggregates.errors import InvalidWorkflowError, Problem
 from aggregates.names import Identifier
+from aggregates.numbers import IntegerOnly, NumberOnly
 from aggregates.retry import RetryPolicy
 
 MAX_TASKS = 1000
@@ -70,7 +71,7 @@ class TaskSpec(_Strict):
     trigger_rule: Literal["all_success", "all_done", "all_failed", "one_failed"] = "all_success"
     queue: Identifier = DEFAULT_QUEUE
     timeout_seconds: Annotated[
-        float, Field(gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False, strict=True)
+        float, NumberOnly, Field(gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)
     ] = DEFAULT_TIMEOUT_SECONDS
     retry: RetryPolicy | None = None
     # shell
@@ -90,7 +91,7 @@ class TaskSpec(_Strict):
     ] = {}
     body: Any = None
     expected_status: Annotated[
-        list[Annotated[int, Field(ge=100, le=599)]], Field(max_length=50)
+        list[Annotated[int, IntegerOnly, Field(ge=100, le=599)]], Field(max_length=50)
     ] = []
 
     @field_validator("command", "working_dir", "target", "url")

@@ -1,12 +1,13 @@
 """What the API answers about workflows: a definition at a version, and the receipt of a change."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from litestar.openapi.spec import Example
 from pydantic import BaseModel, ConfigDict, Field
 
-from aggregates.spec import WorkflowSpec
+from aggregates.retry import RetryPolicy
+from aggregates.spec import TaskSpec, WorkflowSpec
 from aggregates.workflow import Workflow
 from engine.application import Applied
 
@@ -43,17 +44,6 @@ class _View(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class TaskDefinition(_View):
-    """One task of a workflow definition, as stored."""
-
-    name: Annotated[str, Field(examples=["transform"])]
-    executor: Literal["shell", "noop"]
-    command: Annotated[str | None, Field(examples=["python -m etl.transform"])]
-    depends_on: Annotated[list[str], Field(examples=[["extract"]])]
-    queue: Annotated[str, Field(examples=["default"])]
-    timeout_seconds: Annotated[float, Field(examples=[3600.0])]
-
-
 class WorkflowDefinition(_View):
     """A workflow's definition at one version, and which version is current."""
 
@@ -61,7 +51,8 @@ class WorkflowDefinition(_View):
     version: Annotated[int, Field(description="The version shown.", examples=[2])]
     current_version: Annotated[int, Field(description="The latest version.", examples=[2])]
     description: Annotated[str, Field(examples=["Copy yesterday's orders into the warehouse."])]
-    tasks: list[TaskDefinition]
+    tasks: list[TaskSpec]
+    retry: Annotated[RetryPolicy, Field(description="The default retry policy of its tasks.")]
     created_at: Annotated[datetime, Field(description="When version 1 was registered.")]
     updated_at: Annotated[datetime, Field(description="When the latest version was recorded.")]
 
@@ -73,7 +64,8 @@ class WorkflowDefinition(_View):
             version=workflow.current_version if version is None else version,
             current_version=workflow.current_version,
             description=spec.description,
-            tasks=[TaskDefinition.model_validate(task.model_dump()) for task in spec.tasks],
+            tasks=list(spec.tasks),
+            retry=spec.retry,
             created_at=workflow.created_on,
             updated_at=workflow.modified_on,
         )

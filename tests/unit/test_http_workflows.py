@@ -152,3 +152,18 @@ def test_reading_with_a_malformed_name_is_a_422_at_name() -> None:
         response = client.get("/v1/workflows/a%20b")
 
         assert locs(problem(response, 422)) == ["name"]
+
+
+def test_a_definition_with_every_executor_reads_back_as_written() -> None:
+    tasks = [
+        {"name": "p", "executor": "python", "target": "pkg.tasks:load"},
+        {"name": "h", "executor": "http", "url": "https://example.com/hook", "method": "POST"},
+    ]
+    with a_client() as client:
+        client.post("/v1/workflows", json=a_spec(tasks=tasks)).raise_for_status()
+
+        body = client.get("/v1/workflows/etl").json()
+
+        assert [task["executor"] for task in body["tasks"]] == ["python", "http"]
+        assert body["tasks"][0]["target"] == "pkg.tasks:load"
+        assert body["retry"]["max_attempts"] == 1
