@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--queues", help="comma-separated task queues (default: default)")
     worker.add_argument("--concurrency", type=int, help="tasks run at once (default 4)")
     worker.add_argument(
+        "--executors",
+        help="comma-separated executors this worker runs (default: shell,noop,python,http); "
+        "others are handed back to its peers on the queue",
+    )
+    worker.add_argument(
         "--import",
         dest="imports",
         action="append",
@@ -84,6 +89,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     queues = getattr(args, "queues", None)
     if queues:
         overrides["worker_queues"] = tuple(queues.split(","))
+    executors = getattr(args, "executors", None)
+    if executors:
+        overrides["worker_executors"] = tuple(executors.split(","))
     imports = getattr(args, "imports", None)
     if imports:
         overrides["worker_imports"] = (*settings.worker_imports, *imports)

@@ -154,6 +154,7 @@ async def serve_worker(settings: Settings, stop: asyncio.Event) -> None:
             base_env=dict(os.environ),
             drain_grace=settings.worker_drain_grace,
             heartbeat_interval=settings.heartbeat_seconds,
+            executors=settings.worker_executors,
         )
         logger.info("worker %s serving queues %s", settings.worker_name, settings.worker_queues)
         await worker.run(stop)

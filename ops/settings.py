@@ -42,6 +42,7 @@ class Settings:
     """Python modules the worker imports at start (python tasks' code), checked before serving."""
     worker_drain_grace: float = 30.0
     heartbeat_seconds: float = 5.0
+    worker_executors: tuple[str, ...] = ("shell", "noop", "python", "http")
     """Seconds a stopping worker waits for its attempts before handing them back."""
     pool_size: int = 10
     log_level: str = "info"
@@ -80,6 +81,9 @@ class Settings:
                 get("WORKER_DRAIN_GRACE"),
                 defaults.worker_drain_grace,
             ),
+            worker_executors=tuple(
+                (get("WORKER_EXECUTORS") or ",".join(defaults.worker_executors)).split(",")
+            ),
             heartbeat_seconds=_seconds(
                 "LEDGERFLOW_HEARTBEAT_SECONDS", get("HEARTBEAT_SECONDS"), defaults.heartbeat_seconds
             ),
@@ -111,6 +115,13 @@ class Settings:
                 f"LEDGERFLOW_WORKER_DRAIN_GRACE / --drain-grace: {self.worker_drain_grace} "
                 "is out of range "
                 f"0..{_MAX_DRAIN_GRACE_SECONDS:g}"
+            )
+            raise SettingsError(msg)
+        unknown = sorted(set(self.worker_executors) - {"shell", "noop", "python", "http"})
+        if unknown or not self.worker_executors:
+            msg = (
+                f"LEDGERFLOW_WORKER_EXECUTORS / --executors: {', '.join(unknown) or 'none'} "
+                "(use some of shell, noop, python, http)"
             )
             raise SettingsError(msg)
         if not 0.1 <= self.heartbeat_seconds <= _MAX_HEARTBEAT_SECONDS:  # NaN fails too

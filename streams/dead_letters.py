@@ -31,6 +31,7 @@ PARKED_SEQUENCE_HEADER = "Ledgerflow-Parked-Sequence"
 PARKED_CONSUMER_HEADER = "Ledgerflow-Parked-Consumer"
 PARKED_DELIVERIES_HEADER = "Ledgerflow-Parked-Deliveries"
 PARKED_MSG_ID_HEADER = "Ledgerflow-Parked-Msg-Id"
+PARKED_REASON_HEADER = "Ledgerflow-Parked-Reason"
 
 
 class _MaxDeliveries(BaseModel):

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
 import nats.errors
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from aggregates.names import is_identifier
 from streams.executors.execution import Execution
 from streams.executors.process import DEFAULT_GRACE_SECONDS
-from streams.executors.registry import execute
+from streams.executors.registry import EXECUTORS, execute
 from streams.heartbeats import DEFAULT_HEARTBEAT_SECONDS, Heartbeats, WorkerIdentity
 from streams.messages import ExecuteTask, TaskReported
 from streams.subjects import Subjects, partition_for
@@ -26,6 +26,9 @@ from streams.worker_control import InFlight, WorkerControl
 _logger = logging.getLogger(__name__)
 
 DEFAULT_DRAIN_GRACE_SECONDS = 30.0
+ALL_EXECUTORS = tuple(EXECUTORS)
+HAND_BACK_DELAY = 1.0
+"""Seconds before a dispatch this worker cannot run is offered again (to its peers)."""
 CANCELLED = "cancelled"
 CANCELLED_BEFORE_START = "run cancelled before start"
 
@@ -61,6 +64,7 @@ class Worker:
         heartbeat_interval: float = DEFAULT_HEARTBEAT_SECONDS,
         drain_grace: float = DEFAULT_DRAIN_GRACE_SECONDS,
         kill_grace: float = DEFAULT_GRACE_SECONDS,
+        executors: Collection[str] = ALL_EXECUTORS,
     ) -> None:
         if not is_identifier(name):
             msg = f"invalid worker name {name!r}: use 1-64 of [A-Za-z0-9_-]"
@@ -79,6 +83,11 @@ class Worker:
         self._base_env = dict(base_env)
         self._drain_grace = drain_grace
         self._kill_grace = kill_grace
+        unknown = set(executors) - set(ALL_EXECUTORS)
+        if not executors or unknown:
+            msg = f"executors must be some of {', '.join(ALL_EXECUTORS)}, not {sorted(executors)}"
+            raise ValueError(msg)
+        self._executors = frozenset(executors)
         self._control = WorkerControl(nc, subjects, name)
         self.identity = WorkerIdentity.of_this_process(name, self._queues, concurrency)
         self._heartbeats = Heartbeats(
@@ -190,6 +199,13 @@ class Worker:
             await msg.term()
             return
         flight.command = command
+        if command.spec.executor not in self._executors:
+            # Another worker on this queue may run it; after max_deliver it is parked and its
+            # attempt fails as undeliverable, so a queue without a capable worker is visible.
+            await _hand_back(
+                msg, f"this worker does not run {command.spec.executor} tasks", HAND_BACK_DELAY
+            )
+            return
         await self._attempt(flight, command)
 
     async def _attempt(self, flight: InFlight, command: ExecuteTask) -> None:
@@ -298,11 +314,11 @@ async def _keep_alive(msg: Msg) -> None:
             _logger.warning("in-progress ack failed (%r); the dispatch may be redelivered", error)
 
 
-async def _hand_back(msg: Msg, reason: str) -> None:
+async def _hand_back(msg: Msg, reason: str, delay: float | None = None) -> None:
     """Nak a dispatch so JetStream redelivers it, to this worker's peers or a later start."""
     _logger.info("handing back a dispatch (stream seq %s): %s", _seq(msg), reason)
     try:
-        await msg.nak()
+        await msg.nak(delay=delay)
     except nats.errors.Error as error:
         _logger.warning("nak failed (%r); the dispatch returns after ack_wait", error)
 

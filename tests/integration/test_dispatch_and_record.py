@@ -196,3 +196,57 @@ async def test_malformed_and_unknown_results_are_dropped_without_blocking_others
 
     assert recorder.counts["rejected"] == 2
     assert recorder.counts["applied"] == 1
+
+
+async def test_late_and_out_of_order_results_change_nothing(
+    engine: Ledgerflow, nc: NatsClient, subjects: Subjects
+) -> None:
+    engine.apply_workflow(
+        "default",
+        a_spec(
+            name="retrying",
+            tasks=[
+                {
+                    "name": "a",
+                    "executor": "noop",
+                    "retry": {"max_attempts": 2, "initial_seconds": 0},
+                }
+            ],
+        ),
+        engine.origin("tester"),
+    )
+    run, _ = engine.start_run("default", "retrying", {}, engine.origin("t"))
+    first = [a_wire_report(run, "a", "started"), a_wire_report(run, "a", "failed")]
+    await record_until_applied(engine, nc, subjects, first)
+    head = engine.recorder.max_notification_id()
+
+    recorder = await record_until_applied(
+        engine,
+        nc,
+        subjects,
+        [
+            a_wire_report(run, "a", "succeeded"),  # late: attempt 1 already failed
+            a_wire_report(run, "a", "started", delivery=2),  # a stale redelivery of attempt 1
+        ],
+    )
+
+    assert recorder.counts["fenced"] == 2
+    assert engine.recorder.max_notification_id() == head
+    state = engine.get_run("default", run.id).tasks["a"]
+    assert (state.status, state.attempt) == ("queued", 2)
+
+
+async def test_a_malformed_result_is_parked_with_where_it_came_from(
+    engine: Ledgerflow, nc: NatsClient, subjects: Subjects
+) -> None:
+    (run,) = start_runs(engine, 1)
+    await nc.jetstream().publish(subjects.results(0), b"{broken")
+
+    await record_until_applied(engine, nc, subjects, [a_wire_report(run, "a", "succeeded")])
+
+    parked = await nc.jetstream().get_last_msg(
+        subjects.parked_stream, subjects.parked(subjects.results_stream)
+    )
+    assert parked.data == b"{broken"
+    assert parked.headers is not None
+    assert parked.headers["Ledgerflow-Parked-Reason"] == "malformed result"

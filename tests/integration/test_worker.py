@@ -217,3 +217,25 @@ async def test_a_task_output_and_its_scrubbed_secrets_are_reported(
 
     assert (finished.outcome, finished.output) == ("succeeded", {"rows": 3})
     assert finished.stdout_tail == "***\n"
+
+
+async def test_a_task_for_an_executor_this_worker_lacks_goes_to_a_peer_that_has_it(
+    nc: Client, subjects: Subjects
+) -> None:
+    js = nc.jetstream()
+    noop_only = Worker(nc, subjects, name="noop-only", base_env=ENV, executors=["noop"])
+    shell = Worker(nc, subjects, name="shell-too", base_env=ENV, executors=["shell"])
+    async with running(noop_only):
+        await publish(js, subjects, a_dispatch("shell", "echo hi"))
+        await asyncio.sleep(0.5)
+
+        async with running(shell):
+            started, finished = await results(js, subjects, 2)
+
+    assert (finished.outcome, finished.worker) == ("succeeded", "shell-too")
+    assert started.delivery >= 2
+
+
+def test_a_worker_refuses_an_unknown_executor(nc: Client, subjects: Subjects) -> None:
+    with pytest.raises(ValueError, match="executors must be some of"):
+        Worker(nc, subjects, name="w", base_env=ENV, executors=["docker"])
