@@ -2,6 +2,7 @@
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -52,10 +53,6 @@ class Api:
         body: dict[str, Any] = response.json()
         return body
 
-    def status(self, run_id: str) -> str | None:
-        body = self.run(run_id)
-        return None if body is None else str(body["status"])
-
     def event_count(self, run_id: str) -> int:
         """How many events the run's history holds (all pages)."""
         count, cursor = 0, None
@@ -79,6 +76,8 @@ class Completion:
     statuses: dict[str, str] = field(default_factory=dict)
     last_done: float = 0.0
     timed_out: int = 0
+    server_times: list[tuple[datetime, datetime]] = field(default_factory=list)
+    """Each finished run's own `created_at` and `finished_at`, as the server recorded them."""
 
     @property
     def not_succeeded(self) -> int:
@@ -110,13 +109,20 @@ def _sweep(api: Api, pending: list[str], done: Completion, window: int) -> list[
         if len(still) >= window:
             still.extend(pending[index:])
             break
-        status = api.status(run_id)
-        if status in TERMINAL:
-            done.statuses[run_id] = status
+        body = api.run(run_id)
+        if body is not None and body["status"] in TERMINAL:
+            done.statuses[run_id] = body["status"]
             done.last_done = time.perf_counter()
+            if body.get("finished_at"):
+                done.server_times.append(server_times(body))
         else:
             still.append(run_id)
     return still
+
+
+def server_times(body: dict[str, Any]) -> tuple[datetime, datetime]:
+    """A finished run's `created_at` and `finished_at`."""
+    return datetime.fromisoformat(body["created_at"]), datetime.fromisoformat(body["finished_at"])
 
 
 def await_one(api: Api, run_id: str, timeout_s: float) -> tuple[dict[str, Any] | None, float]:

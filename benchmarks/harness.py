@@ -129,6 +129,7 @@ class LedgerflowSystem:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                cwd=self.data_dir,  # children import the installed code, not the caller's cwd
                 start_new_session=True,  # our Ctrl-C is handled here; we stop it in `stop`
             )
         self._wait_until_ready()
@@ -175,6 +176,19 @@ class LedgerflowSystem:
         if self.external_nats is not None and self.external_nats.process is not None:
             pids.nats = self.external_nats.process.pid
         return pids
+
+    def code_location(self) -> str:
+        """Where the services import Ledgerflow from (the editable checkout, or PYTHONPATH)."""
+        probe = "import ops, pathlib; print(pathlib.Path(ops.__file__).resolve().parent.parent)"
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=self.data_dir,
+            timeout=30,
+        )
+        return done.stdout.strip() or f"unknown ({done.stderr.strip()[-200:]})"
 
     def log_text(self) -> str:
         try:

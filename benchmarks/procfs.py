@@ -67,3 +67,24 @@ def _field_kib(path: Path, key: str) -> int | None:
         if name == key:
             return int(rest.split()[0])
     return None
+
+
+def machine_busy_ticks() -> int:
+    """Clock ticks all CPUs spent busy (not idle or iowait) since boot, from /proc/stat."""
+    fields = [int(value) for value in (PROC / "stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    steal = fields[7] if len(fields) > 7 else 0  # time the hypervisor gave to others
+    return sum(fields[:8]) - idle - steal
+
+
+def process_ticks(pid: int, *, reaped_children: bool = False) -> int:
+    """Clock ticks `pid` spent on CPU (user + system), plus its reaped children's if asked."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return 0
+    fields = stat.rsplit(")", 1)[-1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks

@@ -87,6 +87,17 @@ def _detail_lines(wid: str, data: dict[str, Any]) -> list[str]:
         lines.append(f"  - {name}: {_spread_text(spread)}")
     for name, spread in data["notes"].items():
         lines.append(f"  - {name}: {_spread_text(spread)}")
+    cpu = data.get("cpu")
+    if cpu:
+        parts = ", ".join(
+            f"{name[6:]} {value}"
+            for name, value in cpu.items()
+            if name not in ("cores_ours", "cores_others")
+        )
+        lines.append(
+            f"  - CPU (average cores): Ledgerflow + client {cpu['cores_ours']} ({parts}); "
+            f"other processes {cpu['cores_others']}"
+        )
     events = data.get("events")
     if events:
         lines.append(

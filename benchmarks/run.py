@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from benchmarks.client import Api
+from benchmarks.cpu import CpuMeter
 from benchmarks.harness import LedgerflowSystem
 from benchmarks.memory import MemorySampler
 from benchmarks.report import markdown, scan_logs, write_json
@@ -97,7 +98,7 @@ def _meta(args: argparse.Namespace, stamp: str) -> dict[str, Any]:
         "mode": "quick" if args.quick else "full",
         "repeat": args.repeat,
         "setup": {
-            "git": _git_revision(),
+            "checkout_git": _git_revision(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}",
             "python": platform.python_version(),
             "worker_concurrency": concurrency,
@@ -171,11 +172,13 @@ def _run_all(
         warm = warm_up(api, args.timeout)
         result["warm_up"] = {"not_succeeded": warm.not_succeeded, "timed_out": warm.timed_out}
         _log(f"warm-up done ({len(warm.statuses)} runs finished)")
+        cpu = CpuMeter(system.pids)
         for workload in workloads:
             sampler.new_window()
-            result["workloads"][workload.id] = _run_workload(
-                api, workload, args.repeat, args.timeout
-            )
+            cpu.start()
+            summary = _run_workload(api, workload, args.repeat, args.timeout)
+            summary["cpu"] = cpu.since()
+            result["workloads"][workload.id] = summary
             result["memory"][f"after_{workload.id}"] = sampler.snapshot()
     finally:
         result["memory"]["final"] = sampler.snapshot()
@@ -206,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             RESULTS_DIR, stamp, worker_concurrency=None, nats_sync_always=args.nats_sync_always
         ) as system:
             _log(f"ledgerflow up at {system.base_url} (data {system.data_dir})")
+            result["meta"]["setup"]["ledgerflow_code"] = system.code_location()
             result["meta"]["setup"].update(_postgres_settings(system.database_url()))
             _run_all(system, workloads, args, result)
     except KeyboardInterrupt:

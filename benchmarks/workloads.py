@@ -3,10 +3,10 @@
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from benchmarks.client import Api, Completion, await_all, await_one
+from benchmarks.client import Api, Completion, await_all, await_one, server_times
 from benchmarks.stats import percentile
 
 NOOP_WORKFLOW = "bench-noop"
@@ -78,7 +78,7 @@ def _submit_then_await(api: Api, workflow: str, count: int, timeout_s: float) ->
         run_id = api.submit(workflow)
         if run_id is not None:
             ids.append(run_id)
-    submitted = time.perf_counter()
+    submitted, submitted_wall = time.perf_counter(), datetime.now(UTC)
     done = await_all(api, ids, timeout_s)
     elapsed = (done.last_done or time.perf_counter()) - first
     succeeded = len(done.statuses) - done.not_succeeded
@@ -90,8 +90,31 @@ def _submit_then_await(api: Api, workflow: str, count: int, timeout_s: float) ->
         timed_out=done.timed_out,
         elapsed_s=elapsed,
         sample_run=ids[-1] if ids else None,
-        notes={"submit_per_s": len(ids) / (submitted - first), "submit_s": submitted - first},
+        notes={
+            "submit_per_s": len(ids) / (submitted - first),
+            "submit_s": submitted - first,
+            **_server_side(done, submitted_wall),
+        },
     )
+
+
+def _server_side(done: Completion, submitted_wall: datetime) -> dict[str, float]:
+    """From the runs' own timestamps: lag under load, and the drain rate once submits stopped.
+
+    `drain_per_s` counts the runs that finished after the last submit, over the time from the
+    last submit to the last finish: the engine's pace with the API no longer taking submits.
+    """
+    if not done.server_times:
+        return {}
+    lags = [(end - start).total_seconds() * MS_PER_S for start, end in done.server_times]
+    last = max(end for _, end in done.server_times)
+    after = sum(1 for _, end in done.server_times if end > submitted_wall)
+    tail_s = (last - submitted_wall).total_seconds()
+    figures = {"lag_p50_ms": percentile(lags, 50), "lag_p99_ms": percentile(lags, 99)}
+    figures["backlog_at_last_submit"] = float(after)
+    if tail_s > 0:
+        figures["drain_per_s"] = after / tail_s
+    return figures
 
 
 def throughput(api: Api, count: int, timeout_s: float) -> Rep:
@@ -125,8 +148,10 @@ def latency(api: Api, count: int, timeout_s: float) -> Rep:
         if body is None:
             rep.timed_out += 1
             continue
-        rep.not_succeeded += body["status"] != "succeeded"
         rep.sample_run = run_id
+        if body["status"] != "succeeded":  # a failed run is a failure, not a latency sample
+            rep.not_succeeded += 1
+            continue
         client_ms.append((observed - started) * MS_PER_S)
         server_ms.append(_server_ms(body))
     rep.elapsed_s = time.perf_counter() - first
@@ -143,8 +168,7 @@ def _latency_figures(samples: list[float]) -> dict[str, float]:
 
 def _server_ms(body: dict[str, Any]) -> float:
     """The run's own created_at → finished_at, as the server recorded them."""
-    created = datetime.fromisoformat(body["created_at"])
-    finished = datetime.fromisoformat(body["finished_at"])
+    created, finished = server_times(body)
     return (finished - created).total_seconds() * MS_PER_S
 
 
