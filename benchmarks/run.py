@@ -200,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     workloads = _selected(plan(args.quick), args.only)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background (SIG_IGN)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     result: dict[str, Any] = {"meta": _meta(args, stamp), "workloads": {}, "memory": {}}

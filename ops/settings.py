@@ -157,7 +157,6 @@ class Settings:
             # Also the pool checkout timeout, and eventsourcing retries each call ten times:
             # short, so an outage or an exhausted pool becomes a 503 in seconds, not a hang.
             "POSTGRES_CONNECT_TIMEOUT": "2",
-            "POSTGRES_PRE_PING": "y",
             "POSTGRES_LOCK_TIMEOUT": "5",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
             "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
