@@ -25,7 +25,7 @@ lint: $(STAMP)
 check: lint
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)  ## quick W1 + W2 (see benchmarks/README.md)
+bench: $(STAMP)  ## quick W1, W2 and a small W3 (see benchmarks/README.md)
 	$(PY) -m benchmarks.run --quick
 
 bench-full: $(STAMP)

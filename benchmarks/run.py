@@ -31,7 +31,7 @@ DEFAULT_WORKER_CONCURRENCY = 4
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (W1 2000, W3 10)")
-    parser.add_argument("--repeat", type=int, default=3, help="repetitions per workload (3)")
+    parser.add_argument("--repeat", type=_positive, default=3, help="repetitions per workload (3)")
     parser.add_argument("--only", help="comma-separated workload ids, e.g. W1,W2")
     parser.add_argument(
         "--timeout",
@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         help="run nats-server with `jetstream { sync_interval: always }`",
     )
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _log(message: str) -> None:
