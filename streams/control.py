@@ -2,17 +2,14 @@
 
 import asyncio
 import logging
-import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import Notification, Subscription, Tracking, TrackingRecorder
+from eventsourcing.persistence import TrackingRecorder
 from eventsourcing.utils import get_topic
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
@@ -20,13 +17,13 @@ from nats.js import JetStreamContext
 from aggregates.run import Run
 from aggregates.task_state import TaskStatus
 from engine.application import Ledgerflow
+from streams.log_follower import TrackedLogFollower
 from streams.messages import CancelAttempt
 from streams.subjects import Subjects
 
 logger = logging.getLogger(__name__)
 
 NATS_TIMEOUT_SECONDS = 5
-RETRY_DELAY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -57,60 +54,31 @@ class CancelRelay:
         *,
         batch_size: int = 64,
     ) -> None:
-        self._engine = engine
-        self._tracking = tracking
         self._js = js
         self._nc = nc
         self._subjects = subjects
-        self._batch_size = batch_size
+        self._follower = TrackedLogFollower(
+            engine,
+            tracking,
+            name="cancel-relay",
+            topics=[get_topic(Run.Cancelled)],
+            convert=lambda notification: _cancellation(
+                engine, engine.mapper.to_domain_event(notification)
+            ),
+            handle=self._relay,
+            batch_size=batch_size,
+        )
         self.counts: Counter[str] = Counter()
 
     @property
     def position(self) -> int:
-        return self._tracking.max_tracking_id(self._engine.name) or 0
+        return self._follower.position
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay cancellations until `stop` is set."""
-        queue: asyncio.Queue[tuple[int, _Cancellation | None]] = asyncio.Queue()
-        start = await asyncio.to_thread(lambda: self.position)
-        follower = _CancellationFollower(self._engine, start, queue, asyncio.get_running_loop())
-        follower.start()
-        stopping = asyncio.create_task(stop.wait())
-        try:
-            while not stop.is_set():
-                getting = asyncio.create_task(queue.get())
-                await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if not getting.done():
-                    getting.cancel()
-                    break
-                batch = [getting.result()]
-                while len(batch) < self._batch_size and not queue.empty():
-                    batch.append(queue.get_nowait())
-                await self._relay_until_done(batch, stop)
-        finally:
-            stopping.cancel()
-            follower.stop()
-            await asyncio.to_thread(follower.join)
-
-    async def _relay_until_done(
-        self, batch: list[tuple[int, _Cancellation | None]], stop: asyncio.Event
-    ) -> None:
-        cancellations = [item for _, item in batch if item is not None]
-        while True:
-            try:
-                await self._relay(cancellations)
-                break
-            except Exception as error:  # NATS down or slow: every effect is idempotent
-                logger.warning("relaying %d cancel(s) failed, retrying: %s", len(batch), error)
-                if stop.is_set():
-                    return
-                await asyncio.sleep(RETRY_DELAY_SECONDS)
-        last = batch[-1][0]
-        await asyncio.to_thread(self._tracking.insert_tracking, Tracking(self._engine.name, last))
+        await self._follower.run(stop)
 
     async def _relay(self, cancellations: list[_Cancellation]) -> None:
-        if not cancellations:
-            return
         bucket = await self._js.key_value(self._subjects.cancelled_runs_bucket)
         for cancellation in cancellations:
             await bucket.put(
@@ -153,49 +121,3 @@ def _run_at(engine: Ledgerflow, run_id: UUID, version: int) -> Run | None:
         logger.warning("cancelled run %s has no version %d; nothing to signal", run_id, version)
         return None
     return run
-
-
-class _CancellationFollower(threading.Thread):
-    """Reads `Run.Cancelled` from the log (LISTEN/NOTIFY wakes it) and hands them to the loop."""
-
-    def __init__(
-        self,
-        engine: Ledgerflow,
-        start: int,
-        queue: "asyncio.Queue[tuple[int, _Cancellation | None]]",
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        super().__init__(name="cancel-relay-log-follower", daemon=True)
-        self._engine = engine
-        self._last = start
-        self._queue = queue
-        self._loop = loop
-        self._stopped = threading.Event()
-        self._subscription: Subscription[Any] | None = None
-
-    def run(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                for notification in self._notifications():
-                    cancelled = self._engine.mapper.to_domain_event(notification)
-                    item = (notification.id, _cancellation(self._engine, cancelled))
-                    self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
-                    self._last = notification.id
-            except Exception as error:  # PostgreSQL restarting: follow again from where we were
-                logger.warning("cancel relay lost the log, following again: %s", error)
-                self._stopped.wait(RETRY_DELAY_SECONDS)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self._subscription is not None:
-            with suppress(Exception):
-                self._subscription.stop()
-
-    def _notifications(self) -> Iterator[Notification]:
-        self._subscription = self._engine.recorder.subscribe(
-            gt=self._last, topics=[get_topic(Run.Cancelled)]
-        )
-        if self._stopped.is_set():
-            self._subscription.stop()
-        with self._subscription as subscription:
-            yield from subscription

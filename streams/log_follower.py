@@ -1,0 +1,148 @@
+"""Following the event log from a tracked position and handing batches to an async handler."""
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import suppress
+from typing import Any, Generic, TypeVar
+
+from eventsourcing.persistence import Notification, Subscription, Tracking, TrackingRecorder
+
+from engine.application import Ledgerflow
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RETRY_DELAY_SECONDS = 1.0
+
+
+class TrackedLogFollower(Generic[T]):
+    """Reads notifications of `topics` after its tracked position, in order, without gaps.
+
+    A thread follows the log (LISTEN/NOTIFY wakes it) and turns each notification into an item
+    with `convert` (None: nothing to do); the event loop hands batches to `handle`, retrying it
+    until it succeeds (so `handle` must be idempotent), and only then records the position. A
+    crash between the two re-reads the batch: the log is the outbox.
+    """
+
+    def __init__(
+        self,
+        engine: Ledgerflow,
+        tracking: TrackingRecorder,
+        *,
+        name: str,
+        topics: Sequence[str],
+        convert: Callable[[Notification], T | None],
+        handle: Callable[[list[T]], Awaitable[None]],
+        batch_size: int,
+    ) -> None:
+        self._engine = engine
+        self._tracking = tracking
+        self._name = name
+        self._topics = list(topics)
+        self._convert = convert
+        self._handle = handle
+        self._batch_size = batch_size
+
+    @property
+    def position(self) -> int:
+        return self._tracking.max_tracking_id(self._engine.name) or 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow until `stop` is set."""
+        queue: asyncio.Queue[tuple[int, T | None]] = asyncio.Queue()
+        start = await asyncio.to_thread(lambda: self.position)
+        reader = _LogReader(
+            f"{self._name}-log-reader",
+            self._subscribe,
+            self._convert,
+            start=start,
+            queue=queue,
+            loop=asyncio.get_running_loop(),
+        )
+        reader.start()
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                getting = asyncio.create_task(queue.get())
+                await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():
+                    getting.cancel()
+                    break
+                batch = [getting.result()]
+                while len(batch) < self._batch_size and not queue.empty():
+                    batch.append(queue.get_nowait())
+                if await self._handle_until_done(batch, stop):
+                    last = Tracking(self._engine.name, batch[-1][0])
+                    await asyncio.to_thread(self._tracking.insert_tracking, last)
+        finally:
+            stopping.cancel()
+            reader.stop()
+            await asyncio.to_thread(reader.join)
+
+    async def _handle_until_done(
+        self, batch: list[tuple[int, T | None]], stop: asyncio.Event
+    ) -> bool:
+        items = [item for _, item in batch if item is not None]
+        while True:
+            try:
+                if items:
+                    await self._handle(items)
+            except Exception as error:  # NATS down or slow: the handler is idempotent
+                logger.warning("%s: %d item(s) failed, retrying: %s", self._name, len(items), error)
+                if stop.is_set():
+                    return False
+                await asyncio.sleep(RETRY_DELAY_SECONDS)
+            else:
+                return True
+
+    def _subscribe(self, after: int) -> Subscription[Any]:
+        return self._engine.recorder.subscribe(gt=after, topics=self._topics)
+
+
+class _LogReader(threading.Thread, Generic[T]):
+    """The follower's thread: the library's subscription is blocking, so it lives here."""
+
+    def __init__(
+        self,
+        name: str,
+        subscribe: Callable[[int], Subscription[Any]],
+        convert: Callable[[Notification], T | None],
+        *,
+        start: int,
+        queue: "asyncio.Queue[tuple[int, T | None]]",
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self._subscribe = subscribe
+        self._convert = convert
+        self._last = start
+        self._queue = queue
+        self._loop = loop
+        self._stopped = threading.Event()
+        self._subscription: Subscription[Any] | None = None
+
+    def run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                for notification in self._notifications():
+                    item = (notification.id, self._convert(notification))
+                    self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+                    self._last = notification.id
+            except Exception as error:  # PostgreSQL restarting: follow again from where we were
+                logger.warning("%s lost the log, following again: %s", self.name, error)
+                self._stopped.wait(RETRY_DELAY_SECONDS)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._subscription is not None:
+            with suppress(Exception):
+                self._subscription.stop()
+
+    def _notifications(self) -> Iterator[Notification]:
+        self._subscription = self._subscribe(self._last)
+        if self._stopped.is_set():
+            self._subscription.stop()
+        with self._subscription as subscription:
+            yield from subscription
