@@ -8,6 +8,7 @@ from litestar.openapi.spec import Example
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregates.run import Run, RunStatus
+from aggregates.spec import refuse_unstorable
 from aggregates.task_state import TaskState, TaskStatus
 from gateways.http.paths import run_events_path, run_path
 
@@ -180,12 +181,8 @@ def _refuse_unstorable_json(inputs: dict[str, Any]) -> None:
 
 
 def _refuse_unstorable_text(text: str, where: str) -> None:
-    # PostgreSQL text/jsonb cannot hold NUL, and a lone surrogate cannot be encoded.
-    if "\x00" in text:
-        msg = f"{where} must not contain NUL characters"
-        raise ValueError(msg)
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        msg = f"{where} must be valid Unicode (no lone surrogates)"
+        refuse_unstorable(text)
+    except ValueError as error:
+        msg = f"{where} {error}"
         raise ValueError(msg) from None
