@@ -9,6 +9,7 @@ from ops.system import (
     CANCEL_RELAY_TRACKING_TABLE,
     DISPATCHER_TRACKING_TABLE,
     build_attempts_tables,
+    build_runs_tables,
     build_tracking,
 )
 
@@ -34,6 +35,7 @@ def migrate(settings: Settings) -> None:
                 build_tracking(engine, DISPATCHER_TRACKING_TABLE).create_table()
                 build_tracking(engine, CANCEL_RELAY_TRACKING_TABLE).create_table()
                 build_attempts_tables(engine).create_table()
+                build_runs_tables(engine).create_table()
             finally:
                 engine.close()
         finally:

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -22,6 +23,8 @@ from ops.system import (
     build_attempts_projection,
     build_attempts_view,
     build_engine,
+    build_runs_projection,
+    build_runs_view,
     build_tracking,
     connect_nats,
 )
@@ -39,12 +42,17 @@ from streams.worker import Worker
 logger = logging.getLogger(__name__)
 
 STARTUP_RETRY_SECONDS = 1.0
+GIL_SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 def run_service(
     service: Callable[[Settings, asyncio.Event], Awaitable[None]], settings: Settings
 ) -> None:
     """Run one service until SIGINT or SIGTERM, then let it finish its in-flight work."""
+
+    # Each step of a task hops between threads (log subscriptions, the event loop, the store's
+    # thread pool); with the default 5 ms GIL switch interval those hops dominated latency.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -72,15 +80,16 @@ async def _stop_when_orphaned(stop: asyncio.Event) -> None:
         await asyncio.sleep(1.0)
 
 
-ENGINE_HELD_CONNECTIONS = 4
+ENGINE_HELD_CONNECTIONS = 6
 """Pooled connections the engine process holds for its lifetime: the dispatcher's and the
-cancel relay's log subscriptions, and the attempts projection's subscription and lock."""
+cancel relay's log subscriptions, and the attempts and runs projections' subscriptions and
+locks."""
 
 
 async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
-    """The log followers (dispatcher, cancel relay, attempts projection), the result recorder,
-    the liveness monitor, the dead-letter handler and the driving loops (timers, reconciler),
-    sharing one Application and one NATS connection."""
+    """The log followers (dispatcher, cancel relay, attempts and runs projections), the result
+    recorder, the liveness monitor, the dead-letter handler and the driving loops (timers,
+    reconciler), sharing one Application and one NATS connection."""
     engine = build_engine(_with_room_for_followers(settings))
     nc = await connect_nats(settings, "engine")
     try:
@@ -90,6 +99,7 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
         dispatcher = Dispatcher(engine, tracking, js, subjects)
         recorder = ResultRecorder(engine, js, subjects)
         attempts = build_attempts_projection(engine)
+        runs = build_runs_projection(engine)
         view = build_attempts_view(engine)
         timers = Timers(engine, view)
         reconciler = Reconciler(engine, view, js, subjects)
@@ -110,6 +120,7 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
             dispatcher.run(stop),
             recorder.run(stop),
             attempts.run(stop),
+            runs.run(stop),
             timers.run(stop),
             reconciler.run(stop),
             liveness.run(stop),
@@ -166,7 +177,15 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     """The HTTP API; it reads and writes the log in PostgreSQL and only watches NATS for health."""
     engine = build_engine(settings)
     nc = await connect_nats(settings, "api")
-    app = create_app(engine, _readiness(engine, nc), build_attempts_view(engine).workers)
+    attempts, runs = build_attempts_view(engine), build_runs_view(engine)
+    app = create_app(
+        engine,
+        _readiness(engine, nc),
+        attempts.workers,
+        runs=runs.runs,
+        workflows=runs.workflows,
+        attempts=attempts.attempts_of,
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,

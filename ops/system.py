@@ -11,6 +11,9 @@ from ops.settings import Settings, SettingsError
 from projections.attempts import AttemptsProjection
 from projections.attempts_tables import AttemptsTables
 from projections.attempts_view import AttemptsView
+from projections.runs.projection import RunsProjection
+from projections.runs.tables import RunsTables
+from projections.runs.view import RunsView
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,25 @@ def build_attempts_projection(engine: Ledgerflow) -> AttemptsProjection:
     """The projection that keeps the attempts tables up to date from the engine's log."""
     return AttemptsProjection(
         build_attempts_tables(engine),
+        log=engine.recorder,
+        decode=engine.mapper.to_domain_event,
+        application_name=engine.name,
+    )
+
+
+def build_runs_tables(engine: Ledgerflow) -> RunsTables:
+    """The runs and workflows read model's tables, in the engine's schema and connection pool."""
+    return RunsTables(_datastore(engine))
+
+
+def build_runs_view(engine: Ledgerflow) -> RunsView:
+    return RunsView(_datastore(engine), engine.name)
+
+
+def build_runs_projection(engine: Ledgerflow) -> RunsProjection:
+    """The projection that keeps the runs and workflows tables up to date from the engine's log."""
+    return RunsProjection(
+        build_runs_tables(engine),
         log=engine.recorder,
         decode=engine.mapper.to_domain_event,
         application_name=engine.name,

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import TypeVar
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 
@@ -17,8 +17,10 @@ from gateways.http.limits import (
 from gateways.http.openapi import openapi_config
 from gateways.http.origin import REQUEST_ID_HEADER, echo_request_id, origin_of, tenant_of
 from gateways.http.problems import exception_handlers
+from gateways.http.run_lists import RunListController, RunListing, TaskAttempts
 from gateways.http.runs import RunController
 from gateways.http.workers import WorkerController, WorkerDirectory
+from gateways.http.workflow_lists import WorkflowListing, list_workflows
 from gateways.http.workflows import WorkflowController
 
 T = TypeVar("T")
@@ -29,17 +31,32 @@ def create_app(
     readiness: ReadinessProbe,
     workers: WorkerDirectory,
     *,
+    runs: RunListing,
+    workflows: WorkflowListing,
+    attempts: TaskAttempts,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
 ) -> Litestar:
     """The Litestar app serving `engine`; `readiness` says whether PostgreSQL and NATS are up,
-    `workers` lists the worker registry."""
+    `workers` lists the worker registry; `runs`, `workflows` and `attempts` list the read
+    models (eventually consistent with the log)."""
     return Litestar(
-        route_handlers=[WorkflowController, RunController, WorkerController, HealthController],
+        route_handlers=[
+            # One router for both: Litestar cannot add a handler to a path that an earlier
+            # registration serves (it would declare OPTIONS twice and re-wrap sync handlers).
+            Router(path="/", route_handlers=[WorkflowController, list_workflows]),
+            RunController,
+            RunListController,
+            WorkerController,
+            HealthController,
+        ],
         dependencies={
             "engine": Provide(_constant(engine), use_cache=True, sync_to_thread=False),
             "readiness_probe": Provide(_constant(readiness), use_cache=True, sync_to_thread=False),
             "worker_directory": Provide(_constant(workers), use_cache=True, sync_to_thread=False),
+            "run_listing": Provide(_constant(runs), use_cache=True, sync_to_thread=False),
+            "workflow_listing": Provide(_constant(workflows), use_cache=True, sync_to_thread=False),
+            "task_attempts": Provide(_constant(attempts), use_cache=True, sync_to_thread=False),
             "tenant": Provide(tenant_of, sync_to_thread=False),
             "origin": Provide(origin_of, sync_to_thread=False),
         },

@@ -15,7 +15,7 @@ from gateways.http.health import Readiness
 from ops.embedded import EmbeddedPostgres
 from ops.migrate import migrate
 from ops.settings import Settings
-from ops.system import build_engine
+from ops.system import build_attempts_view, build_engine, build_runs_view
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,16 @@ async def _database_up() -> Readiness:
 
 @contextmanager
 def a_client(engine: Ledgerflow) -> Iterator[TestClient[Litestar]]:
-    with TestClient(create_app(engine, _database_up, list)) as client:
+    attempts, runs = build_attempts_view(engine), build_runs_view(engine)
+    app = create_app(
+        engine,
+        _database_up,
+        attempts.workers,
+        runs=runs.runs,
+        workflows=runs.workflows,
+        attempts=attempts.attempts_of,
+    )
+    with TestClient(app) as client:
         yield client
 
 

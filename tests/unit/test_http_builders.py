@@ -14,7 +14,11 @@ from litestar.testing import TestClient
 from engine.application import Ledgerflow
 from gateways.http.app import create_app
 from gateways.http.health import Readiness, ReadinessProbe
+from gateways.http.run_lists import RunListing, TaskAttempts
 from gateways.http.workers import WorkerDirectory
+from gateways.http.workflow_lists import WorkflowListing
+from projections.attempts_view import AttemptRow
+from projections.runs.view import RunQuery, RunRow, WorkflowQuery, WorkflowRow
 
 PROBLEM_JSON = "application/problem+json"
 Client = TestClient[Litestar]
@@ -74,14 +78,38 @@ def a_probe(*, database: bool = True, nats: bool = True) -> ReadinessProbe:
     return probe
 
 
+def no_runs(tenant: str, query: RunQuery) -> list[RunRow]:
+    return []
+
+
+def no_workflows(tenant: str, query: WorkflowQuery) -> list[WorkflowRow]:
+    return []
+
+
+def no_attempts(run_id: UUID) -> list[AttemptRow]:
+    return []
+
+
 @contextmanager
 def a_client(
     engine: Ledgerflow | None = None,
     readiness: ReadinessProbe | None = None,
     workers: WorkerDirectory | None = None,
+    *,
+    runs: RunListing = no_runs,
+    workflows: WorkflowListing = no_workflows,
+    attempts: TaskAttempts = no_attempts,
     **limits: int,
 ) -> Iterator[Client]:
-    app = create_app(engine or an_engine(), readiness or a_probe(), workers or list, **limits)
+    app = create_app(
+        engine or an_engine(),
+        readiness or a_probe(),
+        workers or list,
+        runs=runs,
+        workflows=workflows,
+        attempts=attempts,
+        **limits,
+    )
     with TestClient(app) as client:
         yield client
 

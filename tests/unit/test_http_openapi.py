@@ -8,10 +8,13 @@ from tests.unit.test_http_builders import PROBLEM_JSON, Client, a_client
 
 ROUTES = [
     ("post", "/v1/workflows"),
+    ("get", "/v1/workflows"),
     ("put", "/v1/workflows/{name}"),
     ("get", "/v1/workflows/{name}"),
     ("post", "/v1/workflows/{name}/runs"),
+    ("get", "/v1/runs"),
     ("get", "/v1/runs/{run_id}"),
+    ("get", "/v1/runs/{run_id}/tasks"),
     ("get", "/v1/runs/{run_id}/events"),
     ("post", "/v1/runs/{run_id}/cancel"),
     ("post", "/v1/runs/{run_id}/retry"),

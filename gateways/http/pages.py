@@ -1,0 +1,111 @@
+"""Pages of the API's lists: the page size, and the opaque cursors that link one page to the next.
+
+A cursor is the last item's position in the list's order, sealed with the list's kind and a
+checksum and encoded as URL-safe base64: a cursor edited by hand, cut short or issued by
+another list is refused with a 422 naming `cursor`. The checksum has no secret, so it detects
+tampering, not forgery; a forged cursor is only a position, and every query is tenant-scoped.
+"""
+
+import base64
+import binascii
+import hashlib
+import struct
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+from uuid import UUID
+
+from litestar.exceptions import ValidationException
+from litestar.openapi.spec import Example
+from litestar.params import QueryParameter
+
+from projections.runs.view import RunPosition
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+MAX_CURSOR_LENGTH = 128
+_CURSOR_EXAMPLE = "cjEABlC38D5qQAteHZxPakwemjN9L45LbBBur4xKfFk"
+
+PageSize = Annotated[
+    int,
+    QueryParameter(
+        ge=1,
+        le=MAX_PAGE_SIZE,
+        description=f"Items per page, 1-{MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}).",
+        examples=[Example(summary="A small page", value=20)],
+    ),
+]
+PageCursor = Annotated[
+    str | None,
+    QueryParameter(
+        min_length=1,
+        max_length=MAX_CURSOR_LENGTH,
+        description="The `next_cursor` of the previous page, as it was given (opaque).",
+        examples=[Example(summary="A cursor from a previous page", value=_CURSOR_EXAMPLE)],
+    ),
+]
+
+_RUNS = b"r1"
+_WORKFLOWS = b"w1"
+_CHECKSUM_BYTES = 6
+_RUN_POSITION = struct.Struct(">q16s")  # microseconds since the epoch, then the run id
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def run_cursor(position: RunPosition) -> str:
+    """The cursor of a page of runs that ends at `position`."""
+    micros = (position.created_at - _EPOCH) // timedelta(microseconds=1)
+    return _seal(_RUNS, _RUN_POSITION.pack(micros, position.run_id.bytes))
+
+
+def run_position(cursor: str) -> RunPosition:
+    """The position a runs cursor continues after; a 422 naming `cursor` if it is not one."""
+    payload = _open(_RUNS, cursor)
+    if len(payload) != _RUN_POSITION.size:
+        raise invalid_query("cursor", "is not a cursor of this list")
+    micros, run_id = _RUN_POSITION.unpack(payload)
+    try:
+        created_at = _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        raise invalid_query("cursor", "is not a cursor of this list") from None
+    return RunPosition(created_at, UUID(bytes=run_id))
+
+
+def name_cursor(name: str) -> str:
+    """The cursor of a page of workflows that ends at `name`."""
+    return _seal(_WORKFLOWS, name.encode())
+
+
+def name_after(cursor: str) -> str:
+    """The name a workflows cursor continues after; a 422 naming `cursor` if it is not one."""
+    try:
+        return _open(_WORKFLOWS, cursor).decode()
+    except UnicodeDecodeError:
+        raise invalid_query("cursor", "is not a cursor of this list") from None
+
+
+def invalid_query(key: str, message: str) -> ValidationException:
+    """A 422 naming the query parameter `key`."""
+    return ValidationException(
+        detail=f"{key} is not valid", extra=[{"key": key, "message": message, "source": "query"}]
+    )
+
+
+def _seal(kind: bytes, payload: bytes) -> str:
+    sealed = kind + payload + _checksum(kind, payload)
+    return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+
+
+def _open(kind: bytes, cursor: str) -> bytes:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        sealed = base64.b64decode(padded, altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid_query("cursor", "is not a cursor this API issued") from None
+    payload, checksum = sealed[len(kind) : -_CHECKSUM_BYTES], sealed[-_CHECKSUM_BYTES:]
+    if not sealed.startswith(kind) or checksum != _checksum(kind, payload):
+        raise invalid_query("cursor", "is not a cursor of this list, or it was altered")
+    return payload
+
+
+def _checksum(kind: bytes, payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=_CHECKSUM_BYTES, person=kind).digest()

@@ -1,0 +1,312 @@
+"""The runs projection on real PostgreSQL: rows, listings, replay from 0, exactly-once batches."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+from eventsourcing.persistence import Tracking
+from psycopg.sql import SQL, Identifier
+
+from aggregates.run import TaskReport
+from engine.application import Ledgerflow
+from ops.migrate import migrate
+from ops.settings import Settings
+from ops.system import build_engine, build_runs_tables, build_runs_view
+from projections.runs.changes import RunCreated, changes_for
+from projections.runs.projection import RunsProjection
+from projections.runs.view import RunQuery, RunsView, WorkflowQuery
+from tests.builders import a_spec
+
+pytestmark = pytest.mark.integration
+
+HANG = 30.0
+
+
+def a_projection(engine: Ledgerflow, into: Ledgerflow | None = None, **options: Any) -> Any:
+    """The runs projection of `engine`'s log, into `into`'s schema (by default the same)."""
+    return RunsProjection(
+        build_runs_tables(into or engine),
+        log=engine.recorder,
+        decode=engine.mapper.to_domain_event,
+        application_name=engine.name,
+        **options,
+    )
+
+
+@asynccontextmanager
+async def running(projection: RunsProjection) -> AsyncIterator[RunsProjection]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(projection.run(stop))
+    try:
+        yield projection
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, HANG)
+
+
+async def caught_up(engine: Ledgerflow, view: RunsView) -> None:
+    head = await asyncio.to_thread(engine.recorder.max_notification_id)
+    await asyncio.to_thread(view.wait_for, head or 0, HANG)
+
+
+def report(run_id: UUID, task: str, outcome: str, **fields: Any) -> TaskReport:
+    return TaskReport(run_id, "default", task, 1, 1, "w1", outcome, **fields)  # type: ignore[arg-type]
+
+
+def succeed(engine: Ledgerflow, run_id: UUID, *tasks: str) -> None:
+    for task in tasks:
+        engine.record_reports([report(run_id, task, "started"), report(run_id, task, "succeeded")])
+
+
+@dataclass(frozen=True)
+class History:
+    succeeded: UUID
+    failed: UUID
+    cancelled: UUID
+    retry: UUID
+    running: UUID
+
+
+def a_mixed_history(engine: Ledgerflow) -> History:
+    """Runs of `hello` (A -> B, C) that succeed, fail, get cancelled, retry and keep running;
+    `hello` is revised once, and `idle` never runs."""
+    origin = engine.origin
+    engine.apply_workflow("default", a_spec(), origin("t"))
+    revised = a_spec().model_copy(update={"description": "Say hello."})
+    engine.apply_workflow("default", revised, origin("t"))
+    engine.apply_workflow("default", a_spec("idle"), origin("t"))
+    succeeded, _ = engine.start_run("default", "hello", {}, origin("t"))
+    succeed(engine, succeeded.id, "a", "b", "c")
+    failed, _ = engine.start_run("default", "hello", {}, origin("t"))
+    engine.record_reports([report(failed.id, "a", "started"), report(failed.id, "a", "failed")])
+    cancelled, _ = engine.start_run("default", "hello", {}, origin("t"))
+    engine.cancel_run("default", cancelled.id, "not needed", origin("t"))
+    retry = engine.retry_run("default", failed.id, origin("t"))
+    still_running, _ = engine.start_run("default", "hello", {}, origin("t"))
+    engine.record_reports([report(still_running.id, "a", "started")])
+    return History(succeeded.id, failed.id, cancelled.id, retry.id, still_running.id)
+
+
+def dump(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the read model's tables, in a stable order."""
+    queries = {
+        "runs": SQL("SELECT * FROM {}.runs ORDER BY run_id"),
+        "workflows": SQL("SELECT * FROM {}.workflows ORDER BY tenant, name"),
+    }
+    assert settings.database_url is not None
+    with psycopg.connect(settings.database_url) as conn:
+        return {
+            table: conn.execute(query.format(Identifier(settings.schema))).fetchall()
+            for table, query in queries.items()
+        }
+
+
+async def test_each_run_has_a_row_with_its_status_times_and_duration(engine: Ledgerflow) -> None:
+    view = build_runs_view(engine)
+    history = a_mixed_history(engine)
+
+    async with running(a_projection(engine)):
+        await caught_up(engine, view)
+
+    rows = {run_id: view.run("default", run_id) for run_id in vars(history).values()}
+    done = engine.get_run("default", history.succeeded)
+    row = rows[history.succeeded]
+    assert row is not None
+    assert (row.workflow, row.workflow_version, row.status, row.trigger) == (
+        "hello",
+        2,
+        "succeeded",
+        "api",
+    )
+    assert (row.created_at, row.started_at) == (done.created_on, done.tasks["a"].started_at)
+    assert row.finished_at == done.finished_at
+    assert done.finished_at is not None
+    elapsed = (done.finished_at - done.created_on) / timedelta(milliseconds=1)
+    assert row.duration_ms is not None
+    assert abs(row.duration_ms - elapsed) <= 0.5
+    assert row.task_count == 3
+    statuses = {run_id: (r.status, r.reason) for run_id, r in rows.items() if r is not None}
+    assert statuses[history.failed] == ("failed", engine.get_run("default", history.failed).reason)
+    assert statuses[history.cancelled] == ("cancelled", "not needed")
+    assert statuses[history.running] == ("running", None)
+    retry = rows[history.retry]
+    assert retry is not None
+    assert (retry.trigger, retry.retry_of, retry.status) == ("retry", history.failed, "queued")
+    assert retry.started_at is None
+
+
+async def test_each_workflow_has_its_current_version_run_count_and_last_run(
+    engine: Ledgerflow,
+) -> None:
+    view = build_runs_view(engine)
+    history = a_mixed_history(engine)
+
+    async with running(a_projection(engine)):
+        await caught_up(engine, view)
+
+    hello, idle = view.workflows("default", WorkflowQuery())
+    assert (hello.name, hello.current_version, hello.description) == ("hello", 2, "Say hello.")
+    assert (hello.run_count, hello.last_run_id, hello.last_run_status) == (
+        5,
+        history.running,
+        "running",
+    )
+    assert hello.last_run_at == engine.get_run("default", history.running).created_on
+    assert hello.updated_at > hello.created_at
+    assert (idle.name, idle.run_count, idle.last_run_id) == ("idle", 0, None)
+
+
+async def test_runs_are_listed_newest_first_by_filter_and_page(engine: Ledgerflow) -> None:
+    view = build_runs_view(engine)
+    history = a_mixed_history(engine)
+    async with running(a_projection(engine)):
+        await caught_up(engine, view)
+    newest_first = [
+        history.running,
+        history.retry,
+        history.cancelled,
+        history.failed,
+        history.succeeded,
+    ]
+
+    def listed(**query: Any) -> list[UUID]:
+        return [row.run_id for row in view.runs("default", RunQuery(**query))]
+
+    pages = [view.runs("default", RunQuery(limit=2))]
+    while len(pages[-1]) == 2:
+        pages.append(view.runs("default", RunQuery(limit=2, after=pages[-1][-1].position)))
+
+    assert [row.run_id for page in pages for row in page] == newest_first
+    assert listed(statuses=("failed", "cancelled")) == [history.cancelled, history.failed]
+    assert listed(triggers=("retry",)) == [history.retry]
+    assert listed(workflows=("idle",)) == []
+    cancelled_at = view.run("default", history.cancelled)
+    assert cancelled_at is not None
+    window = {"created_after": cancelled_at.created_at}
+    assert listed(**window) == newest_first[:3]
+    assert listed(created_before=cancelled_at.created_at) == newest_first[3:]
+    assert view.runs("acme", RunQuery()) == []
+
+
+async def test_replaying_the_log_from_zero_into_an_empty_schema_gives_the_same_rows(
+    engine: Ledgerflow, settings: Settings, unique_name: str
+) -> None:
+    view = build_runs_view(engine)
+    async with running(a_projection(engine, batch_size=3)):
+        a_mixed_history(engine)  # applied live, as it happens
+        await caught_up(engine, view)
+    elsewhere = replace(settings, schema=f"{unique_name}_replay")
+    migrate(elsewhere)
+    replay_schema = build_engine(elsewhere)
+
+    try:
+        async with running(a_projection(engine, into=replay_schema)):
+            await caught_up(engine, build_runs_view(replay_schema))
+    finally:
+        replay_schema.close()
+
+    assert dump(elsewhere) == dump(settings)
+    assert len(dump(settings)["runs"]) == 5
+
+
+async def test_a_reset_read_model_is_rebuilt_from_position_zero(
+    engine: Ledgerflow, settings: Settings
+) -> None:
+    view = build_runs_view(engine)
+    a_mixed_history(engine)
+    async with running(a_projection(engine)):
+        await caught_up(engine, view)
+    before = dump(settings)
+
+    build_runs_tables(engine).reset(engine.name)
+    emptied = (dump(settings), view.position())
+    async with running(a_projection(engine)):
+        await caught_up(engine, view)
+
+    assert emptied == ({"runs": [], "workflows": []}, 0)
+    assert dump(settings) == before
+
+
+async def test_re_applying_a_recorded_batch_changes_nothing(
+    engine: Ledgerflow, settings: Settings
+) -> None:
+    view = build_runs_view(engine)
+    a_mixed_history(engine)
+    async with running(a_projection(engine)):
+        await caught_up(engine, view)
+    before = dump(settings)
+    notifications = engine.recorder.select_notifications(start=1, limit=1000)
+    changes = [
+        change
+        for notification in notifications
+        for change in changes_for(engine.mapper.to_domain_event(notification))
+    ]
+    tables = build_runs_tables(engine)
+
+    applied_again = [
+        tables.apply(changes, Tracking(engine.name, notifications[-1].id)),
+        tables.apply(changes[:4], Tracking(engine.name, 4)),
+    ]
+
+    assert applied_again == [False, False]
+    assert dump(settings) == before
+
+
+async def test_a_failing_batch_leaves_neither_rows_nor_its_position(
+    engine: Ledgerflow, settings: Settings
+) -> None:
+    tables = build_runs_tables(engine)
+    at = engine.clock()
+    good = RunCreated(UUID(int=1), "default", "hello", 1, "api", None, 3, at)
+    bad = replace(good, run_id=UUID(int=2), tenant=None)  # type: ignore[arg-type]
+
+    with pytest.raises(Exception, match="null value"):
+        tables.apply([good, bad], Tracking(engine.name, 7))
+
+    assert dump(settings)["runs"] == []
+    assert build_runs_view(engine).position() == 0
+
+
+async def test_events_the_read_model_ignores_still_advance_its_position(
+    engine: Ledgerflow,
+) -> None:
+    view = build_runs_view(engine)
+    engine.apply_workflow("default", a_spec(), engine.origin("t"))
+    run, _ = engine.start_run("default", "hello", {}, engine.origin("t"))  # + a TaskQueued
+
+    async with running(a_projection(engine)):
+        await caught_up(engine, view)
+
+    assert view.position() == engine.recorder.max_notification_id() == 3
+    assert [row.run_id for row in view.runs("default", RunQuery())] == [run.id]
+
+
+async def test_a_second_replica_stands_by_and_takes_over_when_the_first_stops(
+    engine: Ledgerflow,
+) -> None:
+    view = build_runs_view(engine)
+    engine.apply_workflow("default", a_spec(), engine.origin("t"))
+    first = a_projection(engine, standby_poll_seconds=0.1)
+    second = a_projection(engine, standby_poll_seconds=0.1)
+    stop_first = asyncio.Event()
+    first_running = asyncio.create_task(first.run(stop_first))
+    await caught_up(engine, view)
+
+    async with running(second):
+        await asyncio.sleep(0.5)
+        standing_by = (first.active, second.active)
+        stop_first.set()
+        await asyncio.wait_for(first_running, HANG)
+        run, _ = engine.start_run("default", "hello", {}, engine.origin("t"))
+        await caught_up(engine, view)
+        took_over = second.active
+
+    assert standing_by == (True, False)
+    assert took_over
+    assert [row.run_id for row in view.runs("default", RunQuery())] == [run.id]
