@@ -58,8 +58,11 @@ def ledgerflow(server_tmp_path: Path) -> Iterator[Ledgerflow]:
     system = Ledgerflow(server_tmp_path / "lf")
     yield system
     if system.process is not None and system.process.poll() is None:
-        system.process.kill()
-        system.process.wait()
+        try:
+            system.stop()  # graceful, so the embedded servers stop too
+        except subprocess.TimeoutExpired:
+            system.process.kill()
+            system.process.wait()
 
 
 @pytest.fixture
