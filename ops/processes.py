@@ -109,6 +109,7 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
             subjects,
             view.running_on,
             view.live_workers,
+            read_model_position=view.position,
             interval=settings.heartbeat_seconds,
         )
         dead_letters = DeadLetters(engine, js, subjects)

@@ -46,6 +46,7 @@ class _Seen:
     lost: bool = False
     silent_for: float = 0.0
     attempts_to_fail: bool = False  # declared lost; its running attempts not all failed yet
+    lost_at_position: int = 0  # the log's head when declared lost: the read model must reach it
 
     @property
     def stopped(self) -> bool:
@@ -90,6 +91,7 @@ class LivenessMonitor:
         running_on: Callable[[str], Sequence[RunningAttempt]],
         registered: Callable[[], Sequence[WorkerKey]],
         *,
+        read_model_position: Callable[[], int] | None = None,
         interval: float = 5.0,
         missed: int = 3,
     ) -> None:
@@ -98,6 +100,9 @@ class LivenessMonitor:
         self._subjects = subjects
         self._running_on = running_on
         self._registered = registered
+        # `running_on` reads a read model: it may not show attempts started just before the
+        # worker went silent. Failing its attempts waits until it has caught up with the log.
+        self._read_model_position = read_model_position
         self._interval = interval
         self._timeout = interval * missed
         self._seen: dict[WorkerKey, _Seen] = {}
@@ -252,6 +257,10 @@ class LivenessMonitor:
             return
         error = f"worker {name} lost (no heartbeat for {seen.silent_for:.0f} s)"
         try:
+            if not seen.lost_at_position:
+                seen.lost_at_position = await asyncio.to_thread(self._log_head)
+            if not await asyncio.to_thread(self._caught_up, seen.lost_at_position):
+                return  # the next sweep tries again
             attempts = await asyncio.to_thread(self._running_on, name)
             for run_id, task, attempt in attempts:
                 outcome = await asyncio.to_thread(
@@ -268,6 +277,13 @@ class LivenessMonitor:
             logger.warning("failing the attempts of lost worker %s failed: %s", name, failure)
             return
         seen.attempts_to_fail = False
+
+
+    def _log_head(self) -> int:
+        return self._engine.recorder.max_notification_id() or 0
+
+    def _caught_up(self, position: int) -> bool:
+        return self._read_model_position is None or self._read_model_position() >= position
 
 
 def _heartbeat(beat: WorkerHeartbeat) -> Heartbeat:

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,14 @@ HANG = 90.0
 """Bound for waits in end-to-end tests: a hang detector, never a performance assertion."""
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def wait_for(condition: Callable[[], bool], failure: str, within: float = HANG) -> None:
+    """Wait until `condition` holds; the bound only detects hangs."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.1)
 
 
 class Deployment:

@@ -2,14 +2,12 @@
 
 import json
 import subprocess
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.rig import HANG, Deployment
+from tests.e2e.rig import Deployment, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -156,10 +154,3 @@ def process_alive(pid: int) -> bool:
 def running_commands() -> str:
     result = subprocess.run(["ps", "-eo", "stat,args"], capture_output=True, text=True, check=True)
     return "\n".join(line for line in result.stdout.splitlines() if not line.startswith("Z"))
-
-
-def wait_for(condition: Callable[[], bool], failure: str, within: float = HANG) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.1)
