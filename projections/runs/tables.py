@@ -1,13 +1,10 @@
 """The runs read model's PostgreSQL tables, written one batch and its position at a time."""
 
-from collections.abc import Sequence
 from typing import Any
 
-import psycopg
-from eventsourcing.persistence import IntegrityError, Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from psycopg.sql import SQL, Composed, Identifier
+from eventsourcing.postgres import PostgresDatastore
 
+from projections.change_tables import ChangeTables
 from projections.runs.changes import (
     Change,
     RunCreated,
@@ -96,53 +93,18 @@ _STATEMENTS: dict[type[Change], str] = {
 }
 
 
-class _AlreadyAppliedError(Exception):
-    pass
-
-
-class RunsTables(PostgresTrackingRecorder):
-    """Runs and workflows, plus the tracked position, in one schema.
-
-    Each batch of changes commits with its position in one transaction, so a crash never
-    applies an event twice or skips one; a batch whose position is already recorded is refused
-    before it changes anything.
-    """
+class RunsTables(ChangeTables):
+    """Runs and workflows, plus the tracked position, in one schema."""
 
     def __init__(self, datastore: PostgresDatastore) -> None:
-        super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
-        schema = Identifier(datastore.schema)
-        self.sql_create_statements.extend(SQL(ddl).format(schema=schema) for ddl in _DDL)
-        self._statements: dict[type[Change], Composed] = {
-            kind: SQL(text).format(schema=schema) for kind, text in _STATEMENTS.items()
-        }
-
-    def apply(self, changes: Sequence[Change], tracking: Tracking) -> bool:
-        """Apply `changes` and record `tracking`; False (and nothing changed) if already done."""
-        try:
-            with self.datastore.transaction(commit=True) as cursor:
-                try:
-                    self._insert_tracking(cursor, tracking)
-                except (IntegrityError, psycopg.errors.UniqueViolation):
-                    raise _AlreadyAppliedError from None
-                for change in changes:
-                    cursor.execute(
-                        self._statements[type(change)], _parameters(change), prepare=True
-                    )
-        except _AlreadyAppliedError:
-            return False
-        return True
-
-    def reset(self, application_name: str) -> None:
-        """Empty the read model and forget its position, so it is rebuilt from position 0."""
-        schema = Identifier(self.datastore.schema)
-        with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(SQL("TRUNCATE {0}.runs, {0}.workflows").format(schema))
-            cursor.execute(
-                SQL("DELETE FROM {0}.{1} WHERE application_name = %s").format(
-                    schema, Identifier(TRACKING_TABLE)
-                ),
-                (application_name,),
-            )
+        super().__init__(
+            datastore,
+            tracking_table=TRACKING_TABLE,
+            ddl=_DDL,
+            statements=_STATEMENTS,
+            parameters=_parameters,
+            tables=("runs", "workflows"),
+        )
 
 
 def _parameters(change: Change) -> dict[str, Any]:

@@ -1,0 +1,82 @@
+"""A projection: pure event-to-change functions applied to its tables by a tracked follower."""
+
+import asyncio
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, Protocol
+
+from eventsourcing.persistence import ApplicationRecorder, Notification, Tracking
+from eventsourcing.postgres import PostgresDatastore
+
+from projections.follower import DEFAULT_BATCH_SIZE, STANDBY_POLL_SECONDS, TrackedFollower
+
+
+class ProjectionTables(Protocol):
+    """A read model's tables: a batch of changes and its position commit together."""
+
+    @property
+    def datastore(self) -> PostgresDatastore: ...
+
+    def apply(self, changes: Sequence[Any], tracking: Tracking) -> bool: ...
+
+    def max_tracking_id(self, application_name: str) -> int | None: ...
+
+
+class TrackedProjection:
+    """Follows the log into `tables`; single-active across replicas.
+
+    `log` is the application's recorder (its `subscribe`), `decode` turns a notification into
+    its domain event (the application's `mapper.to_domain_event`), and `application_name`
+    names the log in the tracking table. Rebuild: `tables.reset(...)`, then run it again.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        tables: ProjectionTables,
+        *,
+        changes_for: Callable[[object], Sequence[Any]],
+        topics: Collection[str],
+        log: ApplicationRecorder,
+        decode: Callable[[Notification], object],
+        application_name: str,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        standby_poll_seconds: float = STANDBY_POLL_SECONDS,
+    ) -> None:
+        self.name = name
+        self._tables = tables
+        self._changes_for = changes_for
+        self._application_name = application_name
+        self._follower = TrackedFollower(
+            name,
+            log=log,
+            decode=decode,
+            topics=topics,
+            apply_batch=self._apply_batch,
+            tracked_position=self.tracked_position,
+            datastore=tables.datastore,
+            application_name=application_name,
+            batch_size=batch_size,
+            standby_poll_seconds=standby_poll_seconds,
+        )
+
+    @property
+    def active(self) -> bool:
+        """Whether this replica holds the projection's lock and applies the log."""
+        return self._follower.active
+
+    @property
+    def position(self) -> int:
+        """The last position this replica applied (in memory)."""
+        return self._follower.position
+
+    def tracked_position(self) -> int:
+        """The last position recorded in the tracking table (0 before the first)."""
+        return self._tables.max_tracking_id(self._application_name) or 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep the tables up to date (or stand by for another replica) until `stop` is set."""
+        await self._follower.run(stop)
+
+    def _apply_batch(self, events: Sequence[object], tracking: Tracking) -> bool:
+        changes = [change for event in events for change in self._changes_for(event)]
+        return self._tables.apply(changes, tracking)
