@@ -1,6 +1,5 @@
 """Queries on the attempts read model: what is due, what is stale, who runs what, how far it got."""
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, LiteralString
@@ -11,6 +10,7 @@ from psycopg.sql import SQL, Identifier
 
 from projections.attempt_changes import AttemptKey
 from projections.attempts_tables import TRACKING_TABLE
+from projections.positions import tracked_position, wait_until_processed
 
 DEFAULT_LIMIT = 100
 
@@ -139,24 +139,11 @@ class AttemptsView:
 
     def position(self) -> int:
         """The last position of the log the read model has processed (0 before the first)."""
-        rows = self._rows(
-            "SELECT max(notification_id) AS position FROM {schema}.{tracking} "
-            "WHERE application_name = %s",
-            self._application_name,
-        )
-        position: int | None = rows[0]["position"]
-        return position or 0
+        return tracked_position(self._datastore, TRACKING_TABLE, self._application_name)
 
     def wait_for(self, position: int, timeout: float = 10.0) -> None:
         """Block until the read model has processed `position`; TimeoutError after `timeout`."""
-        deadline = time.monotonic() + timeout
-        pause = 0.01
-        while self.position() < position:
-            if time.monotonic() > deadline:
-                msg = f"attempts read model did not reach position {position} in {timeout:g} s"
-                raise TimeoutError(msg)
-            time.sleep(pause)
-            pause = min(pause * 2, 0.2)
+        wait_until_processed(self.position, position, timeout, "attempts read model")
 
     def _keys(self, query: LiteralString, *params: Any) -> list[AttemptKey]:
         return [

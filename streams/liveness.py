@@ -278,7 +278,6 @@ class LivenessMonitor:
             return
         seen.attempts_to_fail = False
 
-
     def _log_head(self) -> int:
         return self._engine.recorder.max_notification_id() or 0
 

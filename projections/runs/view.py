@@ -1,6 +1,5 @@
 """Queries on the runs read model: runs newest first with filters, workflows by name."""
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -9,6 +8,7 @@ from uuid import UUID
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Composed, Identifier
 
+from projections.positions import tracked_position, wait_until_processed
 from projections.runs.tables import TRACKING_TABLE
 
 DEFAULT_LIMIT = 50
@@ -160,24 +160,11 @@ class RunsView:
 
     def position(self) -> int:
         """The last position of the log the read model has processed (0 before the first)."""
-        statement = SQL(
-            "SELECT max(notification_id) AS position FROM {schema}.{tracking} "
-            "WHERE application_name = %(name)s"
-        ).format(schema=self._schema, tracking=Identifier(TRACKING_TABLE))
-        rows = self._fetch(statement, {"name": self._application_name})
-        position: int | None = rows[0]["position"]
-        return position or 0
+        return tracked_position(self._datastore, TRACKING_TABLE, self._application_name)
 
     def wait_for(self, position: int, timeout: float = 10.0) -> None:
         """Block until the read model has processed `position`; TimeoutError after `timeout`."""
-        deadline = time.monotonic() + timeout
-        pause = 0.01
-        while self.position() < position:
-            if time.monotonic() > deadline:
-                msg = f"runs read model did not reach position {position} in {timeout:g} s"
-                raise TimeoutError(msg)
-            time.sleep(pause)
-            pause = min(pause * 2, 0.2)
+        wait_until_processed(self.position, position, timeout, "runs read model")
 
     def _fetch(self, statement: Composed, params: dict[str, Any]) -> list[dict[str, Any]]:
         with self._datastore.get_connection() as conn, conn.cursor() as cursor:
