@@ -2,7 +2,6 @@
 
 import logging
 
-import nats
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresTrackingRecorder
 from nats.aio.client import Client as NatsClient
 
@@ -84,18 +83,22 @@ async def connect_nats(settings: Settings, name: str) -> NatsClient:
         msg = "no NATS URL: set LEDGERFLOW_NATS_URL or run `ledgerflow up`"
         raise SettingsError(msg)
 
+    client = NatsClient()
+
     async def disconnected() -> None:
-        logger.warning("%s: disconnected from NATS", name)
+        if not (client.is_closed or client.is_draining):  # our own shutdown is no news
+            logger.warning("%s: disconnected from NATS", name)
 
     async def reconnected() -> None:
         logger.info("%s: reconnected to NATS", name)
 
-    return await nats.connect(
+    await client.connect(
         settings.nats_url,
         name=f"ledgerflow-{name}",
         max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
+        reconnect_time_wait=0.5,  # type: ignore[arg-type]  # nats-py sleeps on a float; its hint says int
         connect_timeout=5,
         disconnected_cb=disconnected,
         reconnected_cb=reconnected,
     )
+    return client
