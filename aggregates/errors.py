@@ -38,6 +38,16 @@ class WorkflowNotFoundError(DomainError):
         self.version = version
 
 
+class WorkflowRetiredError(DomainError):
+    """A retired workflow starts no runs until it is applied (restored) again."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"workflow {name!r} is retired: PUT its definition to restore it before starting runs"
+        )
+        self.name = name
+
+
 class RunNotFoundError(DomainError):
     def __init__(self, run_id: UUID | str) -> None:
         super().__init__(f"run {run_id} not found")

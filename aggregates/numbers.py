@@ -16,6 +16,9 @@ def _number_only(value: Any) -> Any:
 
 
 def _integer_only(value: Any) -> Any:
+    # JSON has one number type: `3.0` is the integer 3 (as JSON Schema's `integer` says).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         msg = "must be an integer"
         raise ValueError(msg)

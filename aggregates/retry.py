@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from aggregates.numbers import IntegerOnly, NumberOnly
 
@@ -11,6 +11,17 @@ FailureKind = Literal["failed", "timed_out", "worker_lost"]
 
 MAX_ATTEMPTS = 100
 MAX_DELAY_SECONDS = 7 * 24 * 3600
+
+
+def _boolean_only(value: object) -> object:
+    # Lax mode (which web frameworks ask for, overriding `StrictBool`) takes 0, 1 and "yes".
+    if not isinstance(value, bool):
+        msg = "must be true or false"
+        raise ValueError(msg)
+    return value
+
+
+BooleanOnly = BeforeValidator(_boolean_only)
 
 
 class RetryPolicy(BaseModel):
@@ -27,7 +38,7 @@ class RetryPolicy(BaseModel):
     max_delay_seconds: Annotated[
         float, NumberOnly, Field(ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)
     ] = 300.0
-    jitter: bool = True
+    jitter: Annotated[bool, BooleanOnly] = True
     retry_on: Annotated[list[FailureKind], Field(max_length=3)] = [
         "failed",
         "timed_out",

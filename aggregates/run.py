@@ -18,6 +18,9 @@ from aggregates.trigger_rules import Decision, decide
 DEADLINE_GRACE_SECONDS = 15.0
 """After a running attempt's timeout: the worker's kill grace (5 s) plus time to report."""
 
+UNREGISTERED_VERSION = 0
+"""The `workflow_version` of an ad-hoc run, whose definition is not a registered workflow."""
+
 
 class RunStatus(StrEnum):
     QUEUED = "queued"

@@ -1,11 +1,12 @@
 """The Workflow aggregate: a named, versioned definition that runs pin by version."""
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
 
-from aggregates.errors import WorkflowNotFoundError
+from aggregates.errors import WorkflowNotFoundError, WorkflowRetiredError
 from aggregates.names import workflow_id
 from aggregates.provenance import AttributedAggregate, Origin
 from aggregates.spec import WorkflowSpec, check_graph
@@ -20,6 +21,15 @@ class Workflow(AttributedAggregate):
         fingerprint: str
 
     class Revised(AttributedAggregate.Event):
+        version: int
+        spec: dict[str, Any]
+        fingerprint: str
+
+    class Retired(AttributedAggregate.Event):
+        name: str
+        reason: str | None
+
+    class Restored(AttributedAggregate.Event):
         version: int
         spec: dict[str, Any]
         fingerprint: str
@@ -41,11 +51,21 @@ class Workflow(AttributedAggregate):
         )
 
     @event(Registered)
-    def __init__(self, tenant: str, name: str, spec: dict[str, Any], fingerprint: str) -> None:
+    def __init__(
+        self,
+        tenant: str,
+        name: str,
+        spec: dict[str, Any],
+        fingerprint: str,
+        timestamp: Any = None,
+    ) -> None:
         self.tenant = tenant
         self.name = name
         self.specs: list[dict[str, Any]] = [spec]
         self.fingerprint = fingerprint
+        self.version_recorded_at: datetime = timestamp
+        self.retired_at: datetime | None = None
+        self.retired_reason: str | None = None
 
     @property
     def current_version(self) -> int:
@@ -58,22 +78,66 @@ class Workflow(AttributedAggregate):
             raise WorkflowNotFoundError(self.name, number)
         return WorkflowSpec.model_validate(self.specs[number - 1])
 
+    @property
+    def is_retired(self) -> bool:
+        return self.retired_at is not None
+
+    def spec_to_run(self) -> WorkflowSpec:
+        """The current definition, for a new run; a retired workflow starts none."""
+        if self.is_retired:
+            raise WorkflowRetiredError(self.name)
+        return self.spec()
+
     def revise(self, spec: WorkflowSpec, origin: Origin) -> bool:
-        """Make `spec` the next version; an unchanged definition records nothing."""
+        """Make `spec` the next version; an unchanged definition records nothing.
+
+        A retired workflow is restored at a new version, even with an unchanged definition.
+        """
         check_graph(spec)
         fingerprint = spec.fingerprint()
-        if fingerprint == self.fingerprint:
+        version = self.current_version + 1
+        with self._acting(origin):
+            if self.is_retired:
+                self._restored(version=version, spec=spec.as_data(), fingerprint=fingerprint)
+                return True
+            if fingerprint == self.fingerprint:
+                return False
+            self._revised(version=version, spec=spec.as_data(), fingerprint=fingerprint)
+        return True
+
+    def retire(self, reason: str | None, origin: Origin) -> bool:
+        """Start no more runs of this workflow (its versions and runs stay readable).
+
+        Retiring a retired workflow records nothing.
+        """
+        if self.is_retired:
             return False
         with self._acting(origin):
-            self._revised(
-                version=self.current_version + 1, spec=spec.as_data(), fingerprint=fingerprint
-            )
+            self._retired(name=self.name, reason=reason)
         return True
 
     @event(Revised)
-    def _revised(self, version: int, spec: dict[str, Any], fingerprint: str) -> None:
+    def _revised(
+        self, version: int, spec: dict[str, Any], fingerprint: str, timestamp: Any = None
+    ) -> None:
         self.specs.append(spec)
         self.fingerprint = fingerprint
+        self.version_recorded_at = timestamp
+
+    @event(Retired)
+    def _retired(self, name: str, reason: str | None, timestamp: Any = None) -> None:
+        self.retired_at = timestamp
+        self.retired_reason = reason
+
+    @event(Restored)
+    def _restored(
+        self, version: int, spec: dict[str, Any], fingerprint: str, timestamp: Any = None
+    ) -> None:
+        self.specs.append(spec)
+        self.fingerprint = fingerprint
+        self.version_recorded_at = timestamp
+        self.retired_at = None
+        self.retired_reason = None
 
     @staticmethod
     def id_for(tenant: str, name: str) -> UUID:

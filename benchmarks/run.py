@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from benchmarks import read_path
 from benchmarks.client import Api
 from benchmarks.cpu import CpuMeter
 from benchmarks.harness import LedgerflowSystem
@@ -32,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (W1 2000, W3 10)")
     parser.add_argument("--repeat", type=_positive, default=3, help="repetitions per workload (3)")
-    parser.add_argument("--only", help="comma-separated workload ids, e.g. W1,W2")
+    parser.add_argument(
+        "--only", help="comma-separated workload ids, e.g. W1,W2; `read` for the read path"
+    )
     parser.add_argument(
         "--timeout",
         type=float,
@@ -205,6 +208,8 @@ def _finish(result: dict[str, Any], stamp: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if (args.only or "").strip().lower() == "read":  # its own servers: see benchmarks/read_path
+        return read_path.main([*(["--quick"] if args.quick else []), "--repeat", str(args.repeat)])
     workloads = _selected(plan(args.quick), args.only)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started in the background (SIG_IGN)

@@ -20,8 +20,8 @@ from aggregates.errors import (
 )
 from aggregates.names import idempotent_run_id, workflow_id
 from aggregates.provenance import Origin
-from aggregates.run import Recorded, Run, TaskReport
-from aggregates.spec import WorkflowSpec
+from aggregates.run import UNREGISTERED_VERSION, Recorded, Run, TaskReport
+from aggregates.spec import WorkflowSpec, check_graph
 from aggregates.task_state import TaskStatus
 from aggregates.worker import Heartbeat, Worker
 from aggregates.workflow import Workflow
@@ -100,6 +100,25 @@ class Ledgerflow(Application[UUID]):
             raise WorkflowNotFoundError(name) from None
         return workflow
 
+    def retire_workflow(
+        self, tenant: str, name: str, reason: str | None, origin: Origin
+    ) -> tuple[Workflow, bool]:
+        """Start no more runs of the workflow; returns (workflow, retired now).
+
+        Retiring a retired workflow records nothing. `PUT` (apply) restores it.
+        """
+        for _ in range(SAVE_ATTEMPTS):
+            workflow = self.get_workflow(tenant, name)
+            if not workflow.retire(reason, origin):
+                return workflow, False
+            try:
+                self.save(workflow)
+            except IntegrityError:
+                continue  # revised or retired concurrently: decide again on the latest version
+            return workflow, True
+        msg = f"workflow {name} kept changing while it was being retired"
+        raise RuntimeError(msg)
+
     # Runs
 
     def start_run(
@@ -114,8 +133,60 @@ class Ledgerflow(Application[UUID]):
 
         With an idempotency key the run id is derived from (tenant, key): the same request
         returns the run it started, a different one raises `IdempotencyKeyReusedError`.
+        A retired workflow starts no run (`WorkflowRetiredError`).
         """
-        request_hash = _request_hash(workflow_name, inputs)
+
+        def current_version() -> tuple[WorkflowSpec, int]:
+            workflow = self.get_workflow(tenant, workflow_name)
+            return workflow.spec_to_run(), workflow.current_version
+
+        return self._start_run(
+            tenant,
+            current_version,
+            inputs,
+            request_hash=_request_hash(workflow_name, inputs),
+            trigger="api",
+            origin=origin,
+            idempotency_key=idempotency_key,
+        )
+
+    def start_adhoc_run(
+        self,
+        tenant: str,
+        spec: WorkflowSpec,
+        inputs: dict[str, Any],
+        origin: Origin,
+        idempotency_key: str | None = None,
+    ) -> tuple[Run, bool]:
+        """Start a run of a definition that is not registered; returns (run, created).
+
+        The run pins `UNREGISTERED_VERSION` and is triggered `adhoc`; its graph is checked
+        as a registration's is. Idempotency keys work as for `start_run`, the whole
+        definition being part of the request.
+        """
+        check_graph(spec)
+        return self._start_run(
+            tenant,
+            lambda: (spec, UNREGISTERED_VERSION),
+            inputs,
+            request_hash=_request_hash(spec.as_data(), inputs),
+            trigger="adhoc",
+            origin=origin,
+            idempotency_key=idempotency_key,
+        )
+
+    def _start_run(
+        self,
+        tenant: str,
+        pinned: Callable[[], tuple[WorkflowSpec, int]],
+        inputs: dict[str, Any],
+        *,
+        request_hash: str,
+        trigger: str,
+        origin: Origin,
+        idempotency_key: str | None,
+    ) -> tuple[Run, bool]:
+        """Start a run of the (spec, version) `pinned` returns, unless the key started one."""
         if idempotency_key is not None:
             run_id = idempotent_run_id(tenant, idempotency_key)
             existing = self._find_run(tenant, run_id)
@@ -123,15 +194,15 @@ class Ledgerflow(Application[UUID]):
                 return _same_request(existing, request_hash), False
         else:
             run_id = uuid4()
-        workflow = self.get_workflow(tenant, workflow_name)
+        spec, version = pinned()
         run = Run.start(
             run_id=run_id,
             tenant=tenant,
-            spec=workflow.spec(),
-            workflow_version=workflow.current_version,
+            spec=spec,
+            workflow_version=version,
             inputs=inputs,
             request_hash=request_hash,
-            trigger="api",
+            trigger=trigger,
             origin=origin,
         )
         try:
@@ -348,9 +419,11 @@ class Ledgerflow(Application[UUID]):
         return run if run is not None and run.tenant == tenant else None
 
 
-def _request_hash(workflow_name: str, inputs: dict[str, Any]) -> str:
+def _request_hash(workflow: str | dict[str, Any], inputs: dict[str, Any]) -> str:
+    """What an Idempotency-Key is bound to: the workflow's name (or whole ad-hoc definition)
+    and the inputs. Stored in runs: changing it would break the keys already given out."""
     canonical = json.dumps(
-        {"workflow": workflow_name, "inputs": inputs}, sort_keys=True, separators=(",", ":")
+        {"workflow": workflow, "inputs": inputs}, sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -6,7 +6,9 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from gateways.cli.commands import add_commands, is_user_command, run_command
 from ops.settings import Settings, SettingsError
 
 
@@ -71,9 +73,39 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "migrate",
         help="create the schema and tables (idempotent)",
-        description="Create the database schema and tables once; `up` runs it first.",
+        description="Create the database schema and tables once, and rebuild read models "
+        "built by another version; `up` runs it first.",
     )
+    _add_projection_commands(commands)
+    add_commands(commands)  # workflows, runs, workers, stats: over the HTTP API, no settings
     return parser
+
+
+def _add_projection_commands(commands: "argparse._SubParsersAction[Any]") -> None:
+    projections = commands.add_parser(
+        "projections",
+        help="read models: their lag behind the log, and rebuilding them",
+        description="Work on the read models in the store directly (LEDGERFLOW_DATABASE_URL, "
+        "or the servers of a `ledgerflow up` running with the same --data-dir).",
+    )
+    actions = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
+    status = actions.add_parser(
+        "status",
+        help="each read model's version, position and lag",
+        description="Print each read model's version (in code and as built), its position, "
+        "the log's head and the lag in events and seconds, and whether a follower is running. "
+        "Exit code 1 if a read model was built by another version.",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON for scripts")
+    status.add_argument("--data-dir", type=Path, help="the --data-dir of a running `up`")
+    rebuild = actions.add_parser(
+        "rebuild",
+        help="rebuild read models from position 0, online",
+        description="Replay the whole log into fresh tables beside the live ones, then swap them "
+        "in; the API keeps serving the old tables meanwhile. Without NAME, every read model.",
+    )
+    rebuild.add_argument("names", nargs="*", metavar="NAME", help="attempts, runs, ...")
+    rebuild.add_argument("--data-dir", type=Path, help="the --data-dir of a running `up`")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -104,6 +136,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if is_user_command(args):
+        return run_command(args)
     try:
         settings = _settings(args)
     except SettingsError as error:
@@ -118,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ops.supervisor import up
 
         return up(settings)
+    if args.command == "projections":
+        return _projections(args, settings)
     if args.command == "migrate":
         from ops.migrate import migrate
 
@@ -133,6 +169,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     }[args.command]
     processes.run_service(service, settings)
     return 0
+
+
+def _projections(args: argparse.Namespace, settings: Settings) -> int:
+    from eventsourcing.persistence import PersistenceError
+
+    from ops.projection_admin import projections_rebuild, projections_status
+    from ops.supervisor import servers_of_up
+
+    settings = servers_of_up(settings)
+    if settings.database_url is None:
+        print(
+            f"ledgerflow: no database: set LEDGERFLOW_DATABASE_URL, or give the --data-dir of a "
+            f"running `ledgerflow up` (looked in {settings.data_dir.resolve()})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        if args.action == "status":
+            return projections_status(settings, as_json=args.json)
+        return projections_rebuild(settings, args.names)
+    except SettingsError as error:
+        print(f"ledgerflow: {error}", file=sys.stderr)
+        return 2
+    except PersistenceError as error:
+        print(f"ledgerflow: PostgreSQL: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

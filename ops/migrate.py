@@ -8,9 +8,9 @@ from ops.settings import Settings, SettingsError
 from ops.system import (
     CANCEL_RELAY_TRACKING_TABLE,
     DISPATCHER_TRACKING_TABLE,
-    build_attempts_tables,
-    build_runs_tables,
+    build_rebuilder,
     build_tracking,
+    read_models,
 )
 
 # Any constant works: it only has to be the same for every process that migrates.
@@ -18,7 +18,8 @@ _MIGRATION_LOCK = 0x1EDF_0001
 
 
 def migrate(settings: Settings) -> None:
-    """Create the schema, the events table and the followers' tables (idempotent).
+    """Create the schema, the events table and the followers' tables (idempotent); read
+    models built by another version (or not yet) are rebuilt from the log.
 
     Several processes creating tables at once fail ("tuple concurrently updated"), so every
     migrator holds one advisory lock; services start with table creation off.
@@ -34,8 +35,7 @@ def migrate(settings: Settings) -> None:
             try:
                 build_tracking(engine, DISPATCHER_TRACKING_TABLE).create_table()
                 build_tracking(engine, CANCEL_RELAY_TRACKING_TABLE).create_table()
-                build_attempts_tables(engine).create_table()
-                build_runs_tables(engine).create_table()
+                build_rebuilder(engine).ensure_current(read_models())
             finally:
                 engine.close()
         finally:

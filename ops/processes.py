@@ -20,13 +20,16 @@ from ops.settings import SUPERVISOR_PID_VARIABLE, Settings
 from ops.system import (
     CANCEL_RELAY_TRACKING_TABLE,
     DISPATCHER_TRACKING_TABLE,
-    build_attempts_projection,
     build_attempts_view,
     build_engine,
-    build_runs_projection,
+    build_projection,
+    build_projection_status,
+    build_rebuilder,
     build_runs_view,
+    build_statistics_view,
     build_tracking,
     connect_nats,
+    read_models,
 )
 from streams.control import CancelRelay
 from streams.dead_letters import DeadLetters
@@ -43,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 STARTUP_RETRY_SECONDS = 1.0
 GIL_SWITCH_INTERVAL_SECONDS = 0.0005
+API_STATEMENT_TIMEOUT_SECONDS = 10.0
+"""No API request waits longer than this on one PostgreSQL statement (it answers 503)."""
 
 
 def run_service(
@@ -80,26 +85,26 @@ async def _stop_when_orphaned(stop: asyncio.Event) -> None:
         await asyncio.sleep(1.0)
 
 
-ENGINE_HELD_CONNECTIONS = 6
+ENGINE_HELD_CONNECTIONS = 2 + 2 * len(read_models())
 """Pooled connections the engine process holds for its lifetime: the dispatcher's and the
-cancel relay's log subscriptions, and the attempts and runs projections' subscriptions and
-locks."""
+cancel relay's log subscriptions, and each read model's subscription and lock."""
 
 
 async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
-    """The log followers (dispatcher, cancel relay, attempts and runs projections), the result
-    recorder, the liveness monitor, the dead-letter handler and the driving loops (timers,
-    reconciler), sharing one Application and one NATS connection."""
+    """The log followers (dispatcher, cancel relay, a projection per read model), the result
+    recorder, the liveness monitor, the dead-letter handler and the driving loops
+    (timers, reconciler), sharing one Application and one NATS connection."""
     engine = build_engine(_with_room_for_followers(settings))
     nc = await connect_nats(settings, "engine")
     try:
         subjects = Subjects(settings.nats_prefix)
         js = await _declared(nc, subjects, stop)
+        # Read models built by another version are rebuilt (online) before they are followed.
+        await asyncio.to_thread(build_rebuilder(engine).ensure_current, read_models())
         tracking = build_tracking(engine, DISPATCHER_TRACKING_TABLE)
         dispatcher = Dispatcher(engine, tracking, js, subjects)
         recorder = ResultRecorder(engine, js, subjects)
-        attempts = build_attempts_projection(engine)
-        runs = build_runs_projection(engine)
+        projections = [build_projection(engine, model) for model in read_models()]
         view = build_attempts_view(engine)
         timers = Timers(engine, view)
         reconciler = Reconciler(engine, view, js, subjects)
@@ -120,8 +125,7 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
         await asyncio.gather(
             dispatcher.run(stop),
             recorder.run(stop),
-            attempts.run(stop),
-            runs.run(stop),
+            *(projection.run(stop) for projection in projections),
             timers.run(stop),
             reconciler.run(stop),
             liveness.run(stop),
@@ -176,7 +180,7 @@ async def serve_worker(settings: Settings, stop: asyncio.Event) -> None:
 
 async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     """The HTTP API; it reads and writes the log in PostgreSQL and only watches NATS for health."""
-    engine = build_engine(settings)
+    engine = build_engine(settings, statement_timeout=API_STATEMENT_TIMEOUT_SECONDS)
     nc = await connect_nats(settings, "api")
     attempts, runs = build_attempts_view(engine), build_runs_view(engine)
     app = create_app(
@@ -186,6 +190,8 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
         runs=runs.runs,
         workflows=runs.workflows,
         attempts=attempts.attempts_of,
+        statistics=build_statistics_view(engine).buckets,
+        projections=build_projection_status(engine),
     )
     config = uvicorn.Config(
         app,

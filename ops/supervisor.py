@@ -1,5 +1,6 @@
 """`ledgerflow up`: embedded servers, then the API, the engine and one worker as child processes."""
 
+import json
 import logging
 import os
 import signal
@@ -19,6 +20,7 @@ logger = logging.getLogger(__name__)
 SERVICES = ("api", "engine", "worker")
 STOP_GRACE_SECONDS = 15.0
 READY_TIMEOUT_SECONDS = 60.0
+SERVERS_FILE = "servers.json"
 
 
 def up(settings: Settings) -> int:
@@ -32,6 +34,7 @@ def up(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     with ExitStack() as servers:
         settings = _with_servers(settings, servers)
+        _announce_servers(settings, servers)
         migrate(settings)
         children = {name: _spawn(name, settings) for name in SERVICES}
         try:
@@ -58,6 +61,30 @@ def _with_servers(settings: Settings, servers: ExitStack) -> Settings:
         servers.callback(nats_server.stop)
         logger.info("embedded nats-server: %s", nats_url)
     return settings.with_servers(database_url, nats_url)
+
+
+def _announce_servers(settings: Settings, servers: ExitStack) -> None:
+    """Tell admin commands run beside `up` (`ledgerflow projections ...`) where the servers are."""
+    path = settings.data_dir.resolve() / SERVERS_FILE
+    path.write_text(
+        json.dumps({"database_url": settings.database_url, "nats_url": settings.nats_url})
+    )
+    path.chmod(0o600)
+    servers.callback(path.unlink, missing_ok=True)
+
+
+def servers_of_up(settings: Settings) -> Settings:
+    """`settings` with the servers of a running `ledgerflow up` for each URL not configured."""
+    path = settings.data_dir.resolve() / SERVERS_FILE
+    if settings.database_url is not None and settings.nats_url is not None:
+        return settings
+    try:
+        urls = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return settings
+    return settings.with_servers(
+        settings.database_url or urls["database_url"], settings.nats_url or urls["nats_url"]
+    )
 
 
 def _spawn(service: str, settings: Settings) -> subprocess.Popen[bytes]:

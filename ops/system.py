@@ -1,18 +1,27 @@
 """The composition root: builds the engine, trackers and NATS connections from settings."""
 
 import logging
+import os
 
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresTrackingRecorder
+from eventsourcing.utils import Environment
 from nats.aio.client import Client as NatsClient
 
 from engine.application import Ledgerflow
 from ops.settings import Settings, SettingsError
-from projections.attempts import AttemptsProjection
+from projections.attempts import ATTEMPTS, AttemptsProjection
 from projections.attempts_tables import AttemptsTables
 from projections.attempts_view import AttemptsView
-from projections.runs.projection import RunsProjection
+from projections.read_model import ReadModel
+from projections.rebuild import Rebuilder
+from projections.runs.projection import RUNS, RunsProjection
 from projections.runs.tables import RunsTables
 from projections.runs.view import RunsView
+from projections.statistics.projection import STATISTICS, StatisticsProjection
+from projections.statistics.tables import StatisticsTables
+from projections.statistics.view import StatisticsView
+from projections.status import ProjectionStatusReader
+from projections.tracked_projection import TrackedProjection
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +29,15 @@ DISPATCHER_TRACKING_TABLE = "dispatcher_tracking"
 CANCEL_RELAY_TRACKING_TABLE = "cancel_relay_tracking"
 
 
-def build_engine(settings: Settings) -> Ledgerflow:
-    """The one Ledgerflow Application on PostgreSQL (its tables exist: `migrate` made them)."""
+def build_engine(settings: Settings, statement_timeout: float | None = None) -> Ledgerflow:
+    """The one Ledgerflow Application on PostgreSQL (its tables exist: `migrate` made them).
+
+    With `statement_timeout` (seconds), PostgreSQL cancels any statement that runs longer, so
+    a stuck query becomes an error (a 503 in the API) instead of a hang. It is passed the one
+    way the library's pool lets us, libpq's PGOPTIONS, so it holds for the whole process.
+    """
+    if statement_timeout is not None:
+        os.environ["PGOPTIONS"] = f"-c statement_timeout={round(statement_timeout * 1000)}"
     return Ledgerflow(env=settings.eventsourcing_env())
 
 
@@ -68,6 +84,25 @@ def build_runs_projection(engine: Ledgerflow) -> RunsProjection:
     )
 
 
+def build_statistics_tables(engine: Ledgerflow) -> StatisticsTables:
+    """The per-workflow statistics read model's tables, in the engine's schema and pool."""
+    return StatisticsTables(_datastore(engine))
+
+
+def build_statistics_view(engine: Ledgerflow) -> StatisticsView:
+    return StatisticsView(_datastore(engine), engine.name)
+
+
+def build_statistics_projection(engine: Ledgerflow) -> StatisticsProjection:
+    """The projection that keeps the statistics tables up to date from the engine's log."""
+    return StatisticsProjection(
+        build_statistics_tables(engine),
+        log=engine.recorder,
+        decode=engine.mapper.to_domain_event,
+        application_name=engine.name,
+    )
+
+
 def _datastore(engine: Ledgerflow) -> PostgresDatastore:
     factory = engine.factory
     if not isinstance(factory, PostgresFactory):
@@ -102,3 +137,55 @@ async def connect_nats(settings: Settings, name: str) -> NatsClient:
         reconnected_cb=reconnected,
     )
     return client
+
+
+def read_models() -> tuple[ReadModel, ...]:
+    """Every projection of the log, in the order they are rebuilt and reported."""
+    return (ATTEMPTS, RUNS, STATISTICS)
+
+
+def build_projection(engine: Ledgerflow, model: ReadModel) -> TrackedProjection:
+    """The projection that keeps `model`'s tables up to date from the engine's log."""
+    return TrackedProjection(
+        model.name,
+        model.tables(_datastore(engine)),
+        changes_for=model.changes_for,
+        topics=model.topics,
+        log=engine.recorder,
+        decode=engine.mapper.to_domain_event,
+        application_name=engine.name,
+    )
+
+
+def build_rebuilder(engine: Ledgerflow) -> Rebuilder:
+    """Rebuilds read models from the engine's log, online (see `Rebuilder`)."""
+    return Rebuilder(
+        _datastore(engine),
+        log=engine.recorder,
+        decode=engine.mapper.to_domain_event,
+        application_name=engine.name,
+        scratch=lambda schema: _datastore_in(engine, schema),
+    )
+
+
+def _datastore_in(engine: Ledgerflow, schema: str) -> PostgresDatastore:
+    """A small pool on the engine's database whose tables live in `schema`."""
+    env = {**engine.env, "POSTGRES_SCHEMA": schema, "POSTGRES_POOL_SIZE": "2"}
+    factory = type(engine.factory)(Environment(engine.name, env))
+    if not isinstance(factory, PostgresFactory):
+        msg = "read models need the PostgreSQL event store"
+        raise SettingsError(msg)
+    datastore: PostgresDatastore = factory.datastore
+    return datastore
+
+
+def build_projection_status(engine: Ledgerflow) -> ProjectionStatusReader:
+    """Reads each read model's position and lag behind the engine's log."""
+    return ProjectionStatusReader(
+        read_models(),
+        _datastore(engine),
+        log=engine.recorder,
+        decode=engine.mapper.to_domain_event,
+        application_name=engine.name,
+        now=engine.clock,
+    )

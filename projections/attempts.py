@@ -3,8 +3,17 @@
 from typing import Any
 
 from projections.attempt_changes import PROJECTED_TOPICS, changes_for
-from projections.attempts_tables import AttemptsTables
+from projections.attempts_tables import VERSION, AttemptsTables
+from projections.read_model import ReadModel
 from projections.tracked_projection import TrackedProjection
+
+ATTEMPTS = ReadModel(
+    name="attempts",
+    version=VERSION,
+    tables=AttemptsTables,
+    changes_for=changes_for,
+    topics=PROJECTED_TOPICS,
+)
 
 
 class AttemptsProjection(TrackedProjection):
@@ -12,5 +21,5 @@ class AttemptsProjection(TrackedProjection):
 
     def __init__(self, tables: AttemptsTables, **follower: Any) -> None:
         super().__init__(
-            "attempts", tables, changes_for=changes_for, topics=PROJECTED_TOPICS, **follower
+            ATTEMPTS.name, tables, changes_for=changes_for, topics=PROJECTED_TOPICS, **follower
         )

@@ -19,6 +19,8 @@ from projections.attempt_changes import (
 from projections.change_tables import ChangeTables
 
 TRACKING_TABLE = "attempts_tracking"
+VERSION = 1
+"""Changes whenever the tables' shape or what an event changes in them does: a rebuild follows."""
 
 _DDL = (
     """CREATE TABLE IF NOT EXISTS {schema}.attempt_specs (

@@ -3,13 +3,12 @@
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import psycopg
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
 
-class _AlreadyAppliedError(Exception):
+class _SupersededError(Exception):
     pass
 
 
@@ -17,9 +16,10 @@ class ChangeTables(PostgresTrackingRecorder):
     """A read model's tables plus its tracked position, in the application's schema.
 
     Each batch of changes commits with its position in one transaction, so a crash never
-    applies an event twice or skips one; a batch whose position is already recorded is refused
-    before it changes anything. Each change type has one SQL statement (`{schema}` is filled
-    in), fed with `parameters(change)`.
+    applies an event twice or skips one. The position advances by compare-and-set from the
+    position the batch follows: a batch applied after another writer (or a rebuild swapped in
+    new tables) is refused before it changes anything. Each change type has one SQL statement
+    (`{schema}` is filled in), fed with `parameters(change)`.
     """
 
     def __init__(
@@ -33,33 +33,59 @@ class ChangeTables(PostgresTrackingRecorder):
         tables: Sequence[str],
     ) -> None:
         super().__init__(datastore, tracking_table_name=tracking_table)
+        if not datastore.single_row_tracking:
+            msg = "read models need single-row tracking (POSTGRES_SINGLE_ROW_TRACKING=t)"
+            raise ValueError(msg)
         schema = Identifier(datastore.schema)
+        tracking = Identifier(tracking_table)
+        self._first_position = SQL(
+            "INSERT INTO {0}.{1} (application_name, notification_id) "
+            "VALUES (%(application)s, %(position)s) ON CONFLICT (application_name) DO NOTHING"
+        ).format(schema, tracking)
+        self._next_position = SQL(
+            "UPDATE {0}.{1} SET notification_id = %(position)s "
+            "WHERE application_name = %(application)s AND notification_id = %(previous)s"
+        ).format(schema, tracking)
         self.sql_create_statements.extend(SQL(text).format(schema=schema) for text in ddl)
         self._statements: dict[type, Composed] = {
             kind: SQL(text).format(schema=schema) for kind, text in statements.items()
         }
         self._parameters = parameters
-        self._tables = tables
+        self.tables = (*tables, tracking_table)
+        """Every table of the read model, its tracking table last."""
 
-    def apply(self, changes: Sequence[Any], tracking: Tracking) -> bool:
-        """Apply `changes` and record `tracking`; False (and nothing changed) if already done."""
+    def apply(self, changes: Sequence[Any], tracking: Tracking, previous: int) -> bool:
+        """Apply `changes` and move the position from `previous` to `tracking`'s.
+
+        False, with nothing changed, when the recorded position is not `previous`: another
+        writer got there first, or a rebuild swapped the tables; follow on from the recorded one.
+        """
         try:
             with self.datastore.transaction(commit=True) as cursor:
-                try:
-                    self._insert_tracking(cursor, tracking)
-                except (IntegrityError, psycopg.errors.UniqueViolation):
-                    raise _AlreadyAppliedError from None
+                cursor.execute(
+                    self._next_position if previous else self._first_position,
+                    {
+                        "application": tracking.application_name,
+                        "position": tracking.notification_id,
+                        "previous": previous,
+                    },
+                    prepare=True,
+                )
+                if cursor.rowcount != 1:
+                    raise _SupersededError
                 for change in changes:
                     statement = self._statements[type(change)]
                     cursor.execute(statement, self._parameters(change), prepare=True)
-        except _AlreadyAppliedError:
+        except _SupersededError:
             return False
         return True
 
     def reset(self, application_name: str) -> None:
         """Empty the read model and forget its position, so it is rebuilt from position 0."""
         schema = Identifier(self.datastore.schema)
-        tables = SQL(", ").join(SQL("{}.{}").format(schema, Identifier(t)) for t in self._tables)
+        tables = SQL(", ").join(
+            SQL("{}.{}").format(schema, Identifier(t)) for t in self.tables[:-1]
+        )
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(SQL("TRUNCATE {}").format(tables))
             cursor.execute(

@@ -21,12 +21,14 @@ RETRY_DELAY_SECONDS = 1.0
 IDLE_SECONDS = 0.5
 """How long the follower waits for new events before it checks its lock and `stop` again."""
 
-ApplyBatch = Callable[[Sequence[object], Tracking], bool]
-"""Apply decoded events and record the position in one transaction; False if already recorded."""
+ApplyBatch = Callable[[Sequence[object], Tracking, int], bool]
+"""Apply decoded events and move the position from the previous one (the third argument) in
+one transaction; False if the recorded position was not the previous one."""
 
 
 class PositionSupersededError(RuntimeError):
-    """Another follower recorded this position first: follow again from the recorded one."""
+    """The recorded position moved under this follower (another writer, a rebuild swapped in
+    new tables): follow again from the recorded one."""
 
 
 class TrackedFollower:
@@ -83,6 +85,8 @@ class TrackedFollower:
             try:
                 if not self._lead_if_free(halt):
                     halt.wait(self._standby_poll_seconds)  # a standby: another replica leads
+            except PositionSupersededError as error:
+                logger.info("%s", error)
             except Exception as error:  # PostgreSQL restarting, a lost lock: try again
                 logger.warning("%s stopped following the log: %s", self.name, error)
                 halt.wait(RETRY_DELAY_SECONDS)
@@ -124,8 +128,11 @@ class TrackedFollower:
     def _apply(self, batch: Sequence[Notification]) -> None:
         events = [self._decode(n) for n in batch if n.topic in self._topics]
         last = batch[-1].id
-        if not self._apply_batch(events, Tracking(self._application_name, last)):
-            msg = f"position {last} was already recorded by another {self.name}"
+        if not self._apply_batch(events, Tracking(self._application_name, last), self.position):
+            msg = (
+                f"{self.name} is no longer at position {self.position}: following on from "
+                "its tables"
+            )
             raise PositionSupersededError(msg)
         self.position = last
 

@@ -16,7 +16,7 @@ class ProjectionTables(Protocol):
     @property
     def datastore(self) -> PostgresDatastore: ...
 
-    def apply(self, changes: Sequence[Any], tracking: Tracking) -> bool: ...
+    def apply(self, changes: Sequence[Any], tracking: Tracking, previous: int) -> bool: ...
 
     def max_tracking_id(self, application_name: str) -> int | None: ...
 
@@ -77,6 +77,6 @@ class TrackedProjection:
         """Keep the tables up to date (or stand by for another replica) until `stop` is set."""
         await self._follower.run(stop)
 
-    def _apply_batch(self, events: Sequence[object], tracking: Tracking) -> bool:
+    def _apply_batch(self, events: Sequence[object], tracking: Tracking, previous: int) -> bool:
         changes = [change for event in events for change in self._changes_for(event)]
-        return self._tables.apply(changes, tracking)
+        return self._tables.apply(changes, tracking, previous)

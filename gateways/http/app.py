@@ -8,17 +8,21 @@ from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 
 from engine.application import Ledgerflow
+from gateways.http.allow import allow_every_method
 from gateways.http.health import HealthController, ReadinessProbe
 from gateways.http.limits import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_JSON_DEPTH,
     guarded_request_class,
 )
+from gateways.http.model_schemas import ClosedModelSchemas, CollectionSchemas
 from gateways.http.openapi import openapi_config
 from gateways.http.origin import REQUEST_ID_HEADER, echo_request_id, origin_of, tenant_of
 from gateways.http.problems import exception_handlers
+from gateways.http.projections import ProjectionController, ProjectionStatuses
 from gateways.http.run_lists import RunListController, RunListing, TaskAttempts
 from gateways.http.runs import RunController
+from gateways.http.statistics import StatisticsController, StatisticsListing
 from gateways.http.workers import WorkerController, WorkerDirectory
 from gateways.http.workflow_lists import WorkflowListing, list_workflows
 from gateways.http.workflows import WorkflowController
@@ -34,20 +38,24 @@ def create_app(
     runs: RunListing,
     workflows: WorkflowListing,
     attempts: TaskAttempts,
+    statistics: StatisticsListing,
+    projections: ProjectionStatuses,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
 ) -> Litestar:
     """The Litestar app serving `engine`; `readiness` says whether PostgreSQL and NATS are up,
-    `workers` lists the worker registry; `runs`, `workflows` and `attempts` list the read
-    models (eventually consistent with the log)."""
+    `workers` lists the worker registry; `runs`, `workflows`, `attempts` and `statistics` list
+    the read models (eventually consistent with the log), and `projections` reports their lag."""
     return Litestar(
         route_handlers=[
             # One router for both: Litestar cannot add a handler to a path that an earlier
             # registration serves (it would declare OPTIONS twice and re-wrap sync handlers).
             Router(path="/", route_handlers=[WorkflowController, list_workflows]),
-            RunController,
-            RunListController,
+            # POST /v1/runs (ad-hoc runs) and GET /v1/runs share a path: one router, likewise.
+            Router(path="/", route_handlers=[RunController, RunListController]),
+            StatisticsController,  # its own path (/v1/workflows/{name}/statistics): no clash
             WorkerController,
+            ProjectionController,
             HealthController,
         ],
         dependencies={
@@ -57,13 +65,19 @@ def create_app(
             "run_listing": Provide(_constant(runs), use_cache=True, sync_to_thread=False),
             "workflow_listing": Provide(_constant(workflows), use_cache=True, sync_to_thread=False),
             "task_attempts": Provide(_constant(attempts), use_cache=True, sync_to_thread=False),
+            "workflow_statistics": Provide(
+                _constant(statistics), use_cache=True, sync_to_thread=False
+            ),
+            "projection_statuses": Provide(
+                _constant(projections), use_cache=True, sync_to_thread=False
+            ),
             "tenant": Provide(tenant_of, sync_to_thread=False),
             "origin": Provide(origin_of, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(max_body_bytes=max_body_bytes),
         request_class=guarded_request_class(max_json_depth),
         request_max_body_size=max_body_bytes,
-        before_send=[echo_request_id],
+        before_send=[echo_request_id, allow_every_method],
         response_headers=[
             ResponseHeader(
                 name=REQUEST_ID_HEADER,
@@ -75,6 +89,7 @@ def create_app(
         openapi_config=openapi_config(),
         # Logging belongs to the composition root: Litestar's default config would reconfigure
         # the root logger. Unexpected errors are logged by the exception handlers.
+        plugins=[CollectionSchemas(), ClosedModelSchemas()],
         logging_config=None,
         debug=False,
     )

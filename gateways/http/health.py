@@ -33,7 +33,7 @@ ReadinessProbe = Callable[[], Awaitable[Readiness]]
 
 
 class Liveness(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Annotated[Literal["ok"], Field(examples=["ok"])] = "ok"
 
 
 class ReadinessReport(BaseModel):

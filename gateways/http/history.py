@@ -22,6 +22,7 @@ After = Annotated[
     int | None,
     QueryParameter(
         ge=0,
+        schema_extra={"minimum": 0},  # Litestar 2 leaves a bound of 0 out of the document
         description="Only events after this run version (its N-th event); 0 is the start.",
     ),
 ]

@@ -58,8 +58,8 @@ _WHEN: dict[int, str] = {
     400: "A malformed request: invalid JSON, or JSON nested deeper than 64 levels.",
     404: "The workflow or run does not exist (for this tenant).",
     405: "The method is not allowed here; `Allow` lists those that are.",
-    409: "Conflicts with the current state (see `type`): the name exists, the "
-    "Idempotency-Key was used for another request, or the run has finished.",
+    409: "Conflicts with the current state (see `type`): the name exists, the workflow is "
+    "retired, the Idempotency-Key was used for another request, or the run has finished.",
     413: "The body is larger than the limit (1 MiB).",
     415: "The body is not `application/json`.",
     422: "The request is not valid; `errors` names each invalid field.",
@@ -132,5 +132,6 @@ def openapi_config() -> OpenAPIConfig:
             Tag(name="workflows", description="Versioned workflow definitions."),
             Tag(name="runs", description="Executions of workflows and their history."),
             Tag(name="health", description="Liveness and readiness probes."),
+            Tag(name="projections", description="The read models' lag behind the event log."),
         ],
     )

@@ -1,4 +1,5 @@
-"""Pages of the API's lists: the page size, and the opaque cursors that link one page to the next.
+"""Pages of the API's lists: the page size, the opaque cursors that link one page to the next
+and the RFC 3339 instants that bound a list's time window.
 
 A cursor is the last item's position in the list's order, sealed with the list's kind and a
 checksum and encoded as URL-safe base64: a cursor edited by hand, cut short or issued by
@@ -9,6 +10,7 @@ tampering, not forgery; a forged cursor is only a position, and every query is t
 import base64
 import binascii
 import hashlib
+import re
 import struct
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -24,6 +26,12 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_CURSOR_LENGTH = 128
 _CURSOR_EXAMPLE = "cjEABlC38D5qQAteHZxPakwemjN9L45LbBBur4xKfFk"
+_NAME_CURSOR_EXAMPLE = "dzFuaWdodGx5LWV0bCmM9SPqWw"  # name_cursor("nightly-etl")
+
+# RFC 3339 with a time zone; a `+` the client left unencoded arrives as a space.
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d{1,9})?([Zz]|[+ -]\d{2}:\d{2})"
+)
 
 PageSize = Annotated[
     int,
@@ -43,11 +51,23 @@ PageCursor = Annotated[
         examples=[Example(summary="A cursor from a previous page", value=_CURSOR_EXAMPLE)],
     ),
 ]
+WorkflowCursor = Annotated[
+    str | None,
+    QueryParameter(
+        min_length=1,
+        max_length=MAX_CURSOR_LENGTH,
+        description="The `next_cursor` of the previous page, as it was given (opaque).",
+        # Each list refuses another list's cursors: the workflows list has its own example.
+        examples=[Example(summary="A cursor from a previous page", value=_NAME_CURSOR_EXAMPLE)],
+    ),
+]
 
 _RUNS = b"r1"
 _WORKFLOWS = b"w1"
+_BUCKETS = b"b1"
 _CHECKSUM_BYTES = 6
 _RUN_POSITION = struct.Struct(">q16s")  # microseconds since the epoch, then the run id
+_BUCKET_POSITION = struct.Struct(">q")  # the bucket's start, microseconds since the epoch
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -81,6 +101,40 @@ def name_after(cursor: str) -> str:
         return _open(_WORKFLOWS, cursor).decode()
     except UnicodeDecodeError:
         raise invalid_query("cursor", "is not a cursor of this list") from None
+
+
+def bucket_cursor(start: datetime) -> str:
+    """The cursor of a page of statistics buckets that ends at the bucket starting at `start`."""
+    return _seal(_BUCKETS, _BUCKET_POSITION.pack((start - _EPOCH) // timedelta(microseconds=1)))
+
+
+def bucket_before(cursor: str) -> datetime:
+    """The bucket start a statistics cursor continues before; a 422 naming `cursor` if it is
+    not one."""
+    payload = _open(_BUCKETS, cursor)
+    if len(payload) != _BUCKET_POSITION.size:
+        raise invalid_query("cursor", "is not a cursor of this list")
+    (micros,) = _BUCKET_POSITION.unpack(payload)
+    try:
+        return _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        raise invalid_query("cursor", "is not a cursor of this list") from None
+
+
+def query_instant(key: str, value: str | None) -> datetime | None:
+    """An RFC 3339 date-time with its time zone; a 422 naming `key` otherwise."""
+    if value is None:
+        return None
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        raise invalid_query(key, "must be an RFC 3339 date-time with a time zone")
+    date, time, fraction, zone = match.groups()
+    zone = "+00:00" if zone in ("Z", "z") else zone.replace(" ", "+")
+    micros = (fraction or ".")[1:7].ljust(6, "0")  # finer than a microsecond is dropped
+    try:
+        return datetime.fromisoformat(f"{date}T{time}.{micros}{zone}")
+    except ValueError:
+        raise invalid_query(key, "is not a valid date-time") from None
 
 
 def invalid_query(key: str, message: str) -> ValidationException:

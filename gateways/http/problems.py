@@ -24,12 +24,16 @@ from aggregates.errors import (
     RunNotRetryableError,
     WorkflowAlreadyExistsError,
     WorkflowNotFoundError,
+    WorkflowRetiredError,
 )
 from gateways.http.limits import JSONTooDeepError, MalformedJSONError, UnsupportedBodyTypeError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPES = "https://ledgerflow.dev/problems/"
 RETRY_AFTER_SECONDS = 1
+SPEC_AT = "spec_at"
+"""The key of a route's `opt` naming the body field that holds a workflow definition, so the
+problems of its task graph are located in the body (`workflow.tasks[1].depends_on`)."""
 
 _log = logging.getLogger(__name__)
 
@@ -65,6 +69,7 @@ _DOMAIN_KINDS: dict[type[DomainError], ProblemKind] = {
     WorkflowNotFoundError: ProblemKind(404, "workflow-not-found", "Workflow not found"),
     RunNotFoundError: ProblemKind(404, "run-not-found", "Run not found"),
     WorkflowAlreadyExistsError: ProblemKind(409, "workflow-exists", "Workflow already exists"),
+    WorkflowRetiredError: ProblemKind(409, "workflow-retired", "Workflow retired"),
     IdempotencyKeyReusedError: ProblemKind(
         409, "idempotency-key-reused", "Idempotency-Key reused with a different request"
     ),
@@ -148,7 +153,9 @@ def _misfiled_validation_or_internal(
 
 
 def _invalid_workflow(request: AnyRequest, exc: InvalidWorkflowError) -> Response[Any]:
-    errors = [(p.loc, p.msg) for p in exc.problems]
+    handler = request.scope.get("route_handler")
+    field = handler.opt.get(SPEC_AT) if handler is not None else None
+    errors = [(p.loc if field is None else f"{field}.{p.loc}", p.msg) for p in exc.problems]
     return problem(INVALID_WORKFLOW, f"{len(errors)} problem(s) in the task graph", errors)
 
 

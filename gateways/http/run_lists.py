@@ -1,8 +1,6 @@
 """Lists of runs: a tenant's runs with filters, newest first, and every attempt of one run."""
 
-import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -21,6 +19,7 @@ from gateways.http.pages import (
     PageCursor,
     PageSize,
     invalid_query,
+    query_instant,
     run_position,
 )
 from gateways.http.paths import RunId
@@ -36,10 +35,6 @@ TaskAttempts = Callable[[UUID], Sequence[AttemptRow]]
 
 MAX_FILTER_VALUES = 50
 
-# RFC 3339 with a time zone; a `+` the client left unencoded arrives as a space.
-_RFC3339 = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d{1,9})?([Zz]|[+ -]\d{2}:\d{2})"
-)
 _NAME = Annotated[str, msgspec.Meta(pattern=IDENTIFIER_PATTERN)]
 
 Workflows = Annotated[
@@ -63,7 +58,7 @@ Triggers = Annotated[
     list[_NAME] | None,
     QueryParameter(
         max_items=MAX_FILTER_VALUES,
-        description="Only runs started this way, e.g. `api` or `retry` (repeat for several).",
+        description="Only runs started this way: `api`, `adhoc` or `retry` (repeat for several).",
         examples=[Example(summary="Retries", value=["retry"])],
     ),
 ]
@@ -117,8 +112,8 @@ class RunListController(Controller):
         cursor: PageCursor = None,
         limit: PageSize = DEFAULT_PAGE_SIZE,
     ) -> RunPage:
-        after = _instant("created_after", created_after)
-        before = _instant("created_before", created_before)
+        after = query_instant("created_after", created_after)
+        before = query_instant("created_before", created_before)
         if after is not None and before is not None and before <= after:
             raise invalid_query("created_before", "must be later than created_after")
         query = RunQuery(
@@ -153,22 +148,6 @@ class RunListController(Controller):
         run = engine.get_run(tenant, run_id)  # another tenant's run is not found either
         rows = [row for row in task_attempts(run_id) if row.tenant == tenant]
         return AttemptPage.of(run, rows)
-
-
-def _instant(key: str, value: str | None) -> datetime | None:
-    """An RFC 3339 date-time with its time zone; a 422 naming `key` otherwise."""
-    if value is None:
-        return None
-    match = _RFC3339.fullmatch(value)
-    if match is None:
-        raise invalid_query(key, "must be an RFC 3339 date-time with a time zone")
-    date, time, fraction, zone = match.groups()
-    zone = "+00:00" if zone in ("Z", "z") else zone.replace(" ", "+")
-    micros = (fraction or ".")[1:7].ljust(6, "0")  # finer than a microsecond is dropped
-    try:
-        return datetime.fromisoformat(f"{date}T{time}.{micros}{zone}")
-    except ValueError:
-        raise invalid_query(key, "is not a valid date-time") from None
 
 
 def _distinct(values: Sequence[str] | None) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""What the API takes to start or cancel a run, and how it shows a run and its tasks."""
+"""What the API takes to start or cancel a run (ad-hoc runs too), and how it shows runs."""
 
 import json
 from datetime import datetime
@@ -8,7 +8,7 @@ from litestar.openapi.spec import Example
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregates.run import Run, RunStatus
-from aggregates.spec import refuse_unstorable
+from aggregates.spec import WorkflowSpec, refuse_unstorable
 from aggregates.task_state import TaskState, TaskStatus
 from gateways.http.paths import run_events_path, run_path
 
@@ -21,6 +21,25 @@ START_EXAMPLES = [
     Example(summary="Without inputs", value={}),
 ]
 CANCEL_EXAMPLES = [Example(summary="With a reason", value={"reason": "wrong date"})]
+ADHOC_EXAMPLES = [
+    Example(
+        summary="A one-off backfill, with inputs",
+        value={
+            "workflow": {
+                "name": "backfill-orders",
+                "tasks": [
+                    {"name": "extract", "command": "python -m etl.extract"},
+                    {"name": "load", "command": "python -m etl.load", "depends_on": ["extract"]},
+                ],
+            },
+            "inputs": {"date": "2024-05-01"},
+        },
+    ),
+    Example(
+        summary="A single no-op task",
+        value={"workflow": {"name": "smoke", "tasks": [{"name": "noop", "executor": "noop"}]}},
+    ),
+]
 
 
 class _Request(BaseModel):
@@ -49,6 +68,18 @@ class StartRunRequest(_Request):
             msg = f"inputs take {size} bytes as JSON; the limit is {MAX_INPUTS_BYTES}"
             raise ValueError(msg)
         return inputs
+
+
+class StartAdhocRunRequest(StartRunRequest):
+    """A definition to run once without registering it, and the run's inputs."""
+
+    workflow: Annotated[
+        WorkflowSpec,
+        Field(
+            description="A workflow definition, as `POST /v1/workflows` takes it; it is "
+            "pinned in the run (version 0) and registers nothing."
+        ),
+    ]
 
 
 class CancelRunRequest(_Request):
@@ -134,10 +165,14 @@ class RunView(_View):
 
     id: Annotated[str, Field(examples=["0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10"])]
     workflow: Annotated[str, Field(examples=["nightly-etl"])]
-    workflow_version: Annotated[int, Field(examples=[2])]
+    workflow_version: Annotated[
+        int, Field(description="0 for an ad-hoc run (no registered version).", examples=[2])
+    ]
     status: RunStatus
     reason: Annotated[str | None, Field(description="Why the run failed or was cancelled.")]
-    trigger: Annotated[str, Field(examples=["api"])]
+    trigger: Annotated[
+        str, Field(description="What started the run: api, adhoc or retry.", examples=["api"])
+    ]
     retry_of: Annotated[str | None, Field(description="The run this one retries.")]
     retried_by: Annotated[list[str], Field(description="Runs that retry this one, oldest first.")]
     inputs: Annotated[dict[str, Any], Field(examples=[{"date": "2024-05-01"}])]

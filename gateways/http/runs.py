@@ -1,10 +1,11 @@
-"""The runs resource: start a run of a workflow, read it, cancel it, page through its history."""
+"""The runs resource: start a run (of a workflow or ad hoc), read, cancel, retry, page history."""
 
 from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, HeaderParameter
 
 from aggregates.provenance import Origin
@@ -19,11 +20,14 @@ from gateways.http.history import (
 )
 from gateways.http.openapi import OptionalBodyOperation, problem_responses
 from gateways.http.paths import RunId, WorkflowName, run_path
+from gateways.http.problems import SPEC_AT
 from gateways.http.run_views import (
+    ADHOC_EXAMPLES,
     CANCEL_EXAMPLES,
     START_EXAMPLES,
     CancelRunRequest,
     RunView,
+    StartAdhocRunRequest,
     StartRunRequest,
 )
 
@@ -38,6 +42,18 @@ IdempotencyKey = Annotated[
     ),
 ]
 _BODY_PROBLEMS = (413, 415)
+_RUN_LOCATION = ResponseHeader(
+    name="Location",
+    value="/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10",
+    documentation_only=True,
+    description="The run's URL.",
+)
+_REPLAYED = ResponseSpec(
+    data_container=RunView,
+    description="The run this Idempotency-Key started, for a replay of the same request; "
+    "`Location` is the run's URL.",
+    generate_examples=False,
+)
 
 
 class RunController(Controller):
@@ -54,18 +70,12 @@ class RunController(Controller):
         description="Starts a run of the workflow's current version: its root tasks are "
         "queued at once and the rest follow as their dependencies succeed. With an "
         "`Idempotency-Key`, a retried request with the same body returns the run it started "
-        "(200); the same key with another body is a 409. Keys are kept at least 24 h.",
+        "(200); the same key with another body is a 409. Keys are kept at least 24 h. "
+        "A retired workflow starts no run (409).",
         response_description="Accepted (200 for a replay of the same Idempotency-Key); "
         "`Location` is the run's URL.",
-        response_headers=[
-            ResponseHeader(
-                name="Location",
-                value="/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10",
-                documentation_only=True,
-                description="The run's URL.",
-            )
-        ],
-        responses=problem_responses(404, 409, *_BODY_PROBLEMS),
+        response_headers=[_RUN_LOCATION],
+        responses={200: _REPLAYED, **problem_responses(404, 409, *_BODY_PROBLEMS)},
         operation_class=OptionalBodyOperation,
     )
     def start(
@@ -82,6 +92,44 @@ class RunController(Controller):
     ) -> Response[RunView]:
         inputs = {} if data is None else data.inputs
         run, created = engine.start_run(tenant, name, inputs, origin, idempotency_key)
+        return Response(
+            RunView.of(run),
+            status_code=202 if created else 200,
+            headers={"Location": run_path(run.id)},
+        )
+
+    @post(
+        "/runs",
+        status_code=202,
+        sync_to_thread=True,
+        summary="Start an ad-hoc run",
+        description="Starts a run of the definition in the body without registering it "
+        "(`workflow_version` 0, `trigger` `adhoc`): the definition is checked as "
+        "`POST /v1/workflows` checks it (422, located under `workflow`), pinned in the run, "
+        "and its root tasks are queued at once. The run is read, cancelled and retried like "
+        "any other. With an `Idempotency-Key`, a retried request with the same body (the "
+        "definition included) returns the run it started (200); the same key with another "
+        "body is a 409.",
+        response_description="Accepted (200 for a replay of the same Idempotency-Key); "
+        "`Location` is the run's URL.",
+        response_headers=[_RUN_LOCATION],
+        responses={200: _REPLAYED, **problem_responses(409, *_BODY_PROBLEMS)},
+        opt={SPEC_AT: "workflow"},
+    )
+    def start_adhoc(
+        self,
+        *,
+        data: Annotated[
+            StartAdhocRunRequest, Body(title="Ad-hoc run request", examples=ADHOC_EXAMPLES)
+        ],
+        engine: NamedDependency[Ledgerflow],
+        tenant: NamedDependency[str],
+        origin: NamedDependency[Origin],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[RunView]:
+        run, created = engine.start_adhoc_run(
+            tenant, data.workflow, data.inputs, origin, idempotency_key
+        )
         return Response(
             RunView.of(run),
             status_code=202 if created else 200,

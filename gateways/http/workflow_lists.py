@@ -11,11 +11,18 @@ from typing import Annotated
 
 from litestar import get
 from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
 from aggregates.run import RunStatus
 from gateways.http.openapi import problem_responses
-from gateways.http.pages import DEFAULT_PAGE_SIZE, PageCursor, PageSize, name_after, name_cursor
+from gateways.http.pages import (
+    DEFAULT_PAGE_SIZE,
+    PageSize,
+    WorkflowCursor,
+    name_after,
+    name_cursor,
+)
 from gateways.http.paths import workflow_path
 from projections.runs.view import WorkflowQuery, WorkflowRow
 
@@ -51,6 +58,12 @@ class WorkflowSummary(_View):
     updated_at: Annotated[datetime, Field(description="When the latest version was recorded.")]
     last_run: Annotated[LastRun | None, Field(description="Null until a run is started.")]
     run_count: Annotated[int, Field(description="Runs started, retries included.", examples=[42])]
+    retired: Annotated[
+        bool, Field(description="Listed only with `include_retired=true`.", examples=[False])
+    ]
+    retired_at: Annotated[
+        datetime | None, Field(description="When it was retired; null unless `retired`.")
+    ]
     links: WorkflowLinks
 
     @classmethod
@@ -70,6 +83,8 @@ class WorkflowSummary(_View):
             updated_at=row.updated_at,
             last_run=last_run,
             run_count=row.run_count,
+            retired=row.retired_at is not None,
+            retired_at=row.retired_at,
             links=WorkflowLinks(self=workflow_path(row.name)),
         )
 
@@ -99,16 +114,20 @@ class WorkflowPage(_View):
     description="The tenant's workflows by name, each with its current version, its latest "
     "run and how many runs it has had. Follow `next_cursor` for the next page. Read from a "
     "projection of the event log, so a change made a moment ago may not show yet "
-    "(`GET /v1/workflows/{name}` reads the workflow itself).",
+    "(`GET /v1/workflows/{name}` reads the workflow itself). Retired workflows are left out "
+    "unless `include_retired=true`.",
     responses=problem_responses(),
 )
 def list_workflows(
     *,
     tenant: NamedDependency[str],
     workflow_listing: NamedDependency[WorkflowListing],
-    cursor: PageCursor = None,
+    cursor: WorkflowCursor = None,
     limit: PageSize = DEFAULT_PAGE_SIZE,
+    include_retired: Annotated[
+        bool, QueryParameter(description="Also list retired workflows (`true` or `false`).")
+    ] = False,
 ) -> WorkflowPage:
     after = None if cursor is None else name_after(cursor)
-    rows = workflow_listing(tenant, WorkflowQuery(after=after, limit=limit + 1))
-    return WorkflowPage.of(rows, limit)
+    query = WorkflowQuery(after=after, limit=limit + 1, include_retired=include_retired)
+    return WorkflowPage.of(workflow_listing(tenant, query), limit)

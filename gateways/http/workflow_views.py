@@ -55,6 +55,20 @@ class WorkflowDefinition(_View):
     retry: Annotated[RetryPolicy, Field(description="The default retry policy of its tasks.")]
     created_at: Annotated[datetime, Field(description="When version 1 was registered.")]
     updated_at: Annotated[datetime, Field(description="When the latest version was recorded.")]
+    retired: Annotated[
+        bool,
+        Field(
+            description="Retired workflows start no runs; `PUT` the definition to restore one.",
+            examples=[False],
+        ),
+    ]
+    retired_at: Annotated[
+        datetime | None, Field(description="When it was retired; null unless `retired`.")
+    ]
+    retired_reason: Annotated[
+        str | None,
+        Field(description="Why it was retired, if a reason was given.", examples=[None]),
+    ]
 
     @classmethod
     def of(cls, workflow: Workflow, version: int | None) -> "WorkflowDefinition":
@@ -67,7 +81,10 @@ class WorkflowDefinition(_View):
             tasks=list(spec.tasks),
             retry=spec.retry,
             created_at=workflow.created_on,
-            updated_at=workflow.modified_on,
+            updated_at=workflow.version_recorded_at,
+            retired=workflow.is_retired,
+            retired_at=workflow.retired_at,
+            retired_reason=workflow.retired_reason,
         )
 
 
@@ -78,7 +95,10 @@ class WorkflowApplied(_View):
     version: Annotated[int, Field(description="The current version.", examples=[1])]
     applied: Annotated[
         Applied,
-        Field(description="`created`, `revised` (a new version) or `unchanged` (a no-op)."),
+        Field(
+            description="`created`, `revised` (a new version; also when a retired workflow "
+            "is restored) or `unchanged` (a no-op)."
+        ),
     ]
     created_at: Annotated[datetime, Field(description="When version 1 was registered.")]
     updated_at: Annotated[datetime, Field(description="When the latest version was recorded.")]
@@ -90,5 +110,5 @@ class WorkflowApplied(_View):
             version=workflow.current_version,
             applied=applied,
             created_at=workflow.created_on,
-            updated_at=workflow.modified_on,
+            updated_at=workflow.version_recorded_at,
         )

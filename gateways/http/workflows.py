@@ -1,11 +1,13 @@
-"""The workflows resource: register, apply (create or revise) and read versioned definitions."""
+"""The workflows resource: register, apply (create, revise, restore), read and retire workflows."""
 
 from typing import Annotated
 
-from litestar import Controller, Response, get, post, put
+from litestar import Controller, Response, delete, get, post, put
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import Body, QueryParameter
 
 from aggregates.provenance import Origin
@@ -13,6 +15,7 @@ from aggregates.spec import WorkflowSpec
 from engine.application import Applied, Ledgerflow
 from gateways.http.openapi import problem_responses
 from gateways.http.paths import WorkflowName, workflow_path
+from gateways.http.run_views import MAX_REASON_LENGTH
 from gateways.http.workflow_views import SPEC_EXAMPLES, WorkflowApplied, WorkflowDefinition
 
 SpecBody = Annotated[
@@ -31,6 +34,25 @@ _LOCATION = ResponseHeader(
     description="The workflow's URL.",
 )
 _BODY_PROBLEMS = (413, 415)
+_CREATED = ResponseSpec(
+    data_container=WorkflowApplied,
+    description="Created: version 1 of a new workflow (`applied` is `created`); `Location` is "
+    "its URL.",
+    generate_examples=False,
+)
+
+RetireReason = Annotated[
+    str | None,
+    QueryParameter(
+        min_length=1,
+        max_length=MAX_REASON_LENGTH,
+        # msgspec checks patterns with `re.search`: this one refuses a NUL anywhere.
+        pattern=r"^[^\x00]*$",
+        description="1-1024 characters without NUL (why it is retired; kept in its "
+        "`WorkflowRetired` event)",
+        examples=[Example(summary="Why", value="replaced by nightly-etl-v2")],
+    ),
+]
 
 
 class WorkflowController(Controller):
@@ -44,8 +66,8 @@ class WorkflowController(Controller):
         status_code=201,
         sync_to_thread=True,
         summary="Register a workflow",
-        description="Registers version 1 of a new workflow. A name that exists is a 409: "
-        "use `PUT /v1/workflows/{name}` to revise.",
+        description="Registers version 1 of a new workflow. A name that exists, retired or "
+        "not, is a 409: use `PUT /v1/workflows/{name}` to revise or restore it.",
         response_description="Registered; `Location` is the workflow's URL.",
         response_headers=[_LOCATION],
         responses=problem_responses(409, *_BODY_PROBLEMS),
@@ -72,9 +94,11 @@ class WorkflowController(Controller):
         summary="Create or revise a workflow",
         description="The idempotent apply for deploy pipelines: creates the workflow (201), "
         "records a new version if the definition changed (200, `revised`), or changes "
-        "nothing (200, `unchanged`). The name in the path must equal the body's `name`.",
+        "nothing (200, `unchanged`). A retired workflow is restored at a new version, even "
+        "with an unchanged definition (200, `revised`; `WorkflowRestored`). The name in the "
+        "path must equal the body's `name`.",
         response_description="Revised or unchanged (201 when created).",
-        responses=problem_responses(*_BODY_PROBLEMS),
+        responses={201: _CREATED, **problem_responses(*_BODY_PROBLEMS)},
     )
     def apply(
         self,
@@ -101,7 +125,8 @@ class WorkflowController(Controller):
         "/{name:str}",
         sync_to_thread=True,
         summary="Read a workflow definition",
-        description="The definition at `version` (the current one by default).",
+        description="The definition at `version` (the current one by default); a retired "
+        "workflow is still shown, with `retired: true`.",
         responses=problem_responses(404),
     )
     def describe(
@@ -116,3 +141,28 @@ class WorkflowController(Controller):
         ] = None,
     ) -> WorkflowDefinition:
         return WorkflowDefinition.of(engine.get_workflow(tenant, name), version)
+
+    @delete(
+        "/{name:str}",
+        status_code=204,
+        sync_to_thread=True,
+        summary="Retire a workflow",
+        description="A soft delete: records `WorkflowRetired` (with the optional `reason`). "
+        "A retired workflow starts no more runs (409) and leaves `GET /v1/workflows` unless "
+        "`include_retired=true`; its versions, its runs and their history stay readable "
+        "(`GET /v1/workflows/{name}` shows `retired: true`). Retiring a retired workflow "
+        "changes nothing (204 again). `PUT /v1/workflows/{name}` restores it; `POST` of its "
+        "name stays a 409.",
+        response_description="Retired (or already retired); no body.",
+        responses=problem_responses(404),
+    )
+    def retire(
+        self,
+        *,
+        name: WorkflowName,
+        engine: NamedDependency[Ledgerflow],
+        tenant: NamedDependency[str],
+        origin: NamedDependency[Origin],
+        reason: RetireReason = None,
+    ) -> None:
+        engine.retire_workflow(tenant, name, reason, origin)

@@ -13,7 +13,8 @@ from aggregates.workflow import Workflow
 
 @dataclass(frozen=True)
 class RunCreated:
-    """A run started (queued): a new row, and one more run of its workflow, now its last."""
+    """A run started (queued): a new row, and one more run of its workflow, now its last
+    (an ad-hoc run, of no registered workflow, counts for none)."""
 
     run_id: UUID
     tenant: str
@@ -64,7 +65,35 @@ class WorkflowRevised:
     at: datetime
 
 
-Change = RunCreated | RunRunning | RunFinished | WorkflowCreated | WorkflowRevised
+@dataclass(frozen=True)
+class WorkflowRetired:
+    """A workflow was retired: it starts no more runs and leaves the default list."""
+
+    tenant: str
+    name: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class WorkflowRestored:
+    """A retired workflow was applied again: `version` is now current and it is listed again."""
+
+    tenant: str
+    name: str
+    version: int
+    description: str
+    at: datetime
+
+
+Change = (
+    RunCreated
+    | RunRunning
+    | RunFinished
+    | WorkflowCreated
+    | WorkflowRevised
+    | WorkflowRetired
+    | WorkflowRestored
+)
 
 
 @singledispatch
@@ -122,6 +151,18 @@ def _workflow_revised(event: Workflow.Revised) -> tuple[Change, ...]:
     name = str(event.spec["name"])
     description = str(event.spec.get("description") or "")
     return (WorkflowRevised(event.tenant, name, event.version, description, event.timestamp),)
+
+
+@changes_for.register
+def _workflow_retired(event: Workflow.Retired) -> tuple[Change, ...]:
+    return (WorkflowRetired(event.tenant, event.name, event.timestamp),)
+
+
+@changes_for.register
+def _workflow_restored(event: Workflow.Restored) -> tuple[Change, ...]:
+    name = str(event.spec["name"])
+    description = str(event.spec.get("description") or "")
+    return (WorkflowRestored(event.tenant, name, event.version, description, event.timestamp),)
 
 
 PROJECTED_TOPICS = frozenset(get_topic(kind) for kind in changes_for.registry if kind is not object)

@@ -2,9 +2,18 @@
 
 from typing import Any
 
+from projections.read_model import ReadModel
 from projections.runs.changes import PROJECTED_TOPICS, changes_for
-from projections.runs.tables import RunsTables
+from projections.runs.tables import VERSION, RunsTables
 from projections.tracked_projection import TrackedProjection
+
+RUNS = ReadModel(
+    name="runs",
+    version=VERSION,
+    tables=RunsTables,
+    changes_for=changes_for,
+    topics=PROJECTED_TOPICS,
+)
 
 
 class RunsProjection(TrackedProjection):
@@ -12,5 +21,5 @@ class RunsProjection(TrackedProjection):
 
     def __init__(self, tables: RunsTables, **follower: Any) -> None:
         super().__init__(
-            "runs", tables, changes_for=changes_for, topics=PROJECTED_TOPICS, **follower
+            RUNS.name, tables, changes_for=changes_for, topics=PROJECTED_TOPICS, **follower
         )

@@ -11,8 +11,15 @@ from projections.runs.changes import (
     RunFinished,
     RunRunning,
     WorkflowCreated,
+    WorkflowRestored,
+    WorkflowRetired,
     WorkflowRevised,
 )
+
+VERSION = 2
+"""The read model's version: it changes whenever the tables' schema or meaning changes, so
+the read model is reset and rebuilt from position 0 (2: `workflows.retired_at`; ad-hoc runs
+count for no workflow)."""
 
 TRACKING_TABLE = "runs_tracking"
 
@@ -51,11 +58,13 @@ _DDL = (
         last_run_status text,
         last_run_at timestamptz,
         run_count bigint NOT NULL DEFAULT 0,
+        retired_at timestamptz,
         PRIMARY KEY (tenant, name))""",
 )
 
 # A run's changes also keep its workflow's summary (run count, last run) in step, in the same
 # statement: a run whose row already exists (or whose workflow has no row) changes nothing.
+# An ad-hoc run (version 0) counts for no workflow, even a registered one of the same name.
 _STATEMENTS: dict[type[Change], str] = {
     RunCreated: """WITH created AS (
             INSERT INTO {schema}.runs (run_id, tenant, workflow, workflow_version, status,
@@ -63,10 +72,11 @@ _STATEMENTS: dict[type[Change], str] = {
             VALUES (%(run_id)s, %(tenant)s, %(workflow)s, %(workflow_version)s, 'queued',
                 %(trigger)s, %(retry_of)s, %(at)s, %(task_count)s)
             ON CONFLICT (run_id) DO NOTHING
-            RETURNING run_id, tenant, workflow, created_at)
+            RETURNING run_id, tenant, workflow, workflow_version, created_at)
         UPDATE {schema}.workflows AS w SET run_count = w.run_count + 1,
             last_run_id = c.run_id, last_run_status = 'queued', last_run_at = c.created_at
-        FROM created AS c WHERE w.tenant = c.tenant AND w.name = c.workflow""",
+        FROM created AS c
+        WHERE w.tenant = c.tenant AND w.name = c.workflow AND c.workflow_version > 0""",
     RunRunning: """WITH running AS (
             UPDATE {schema}.runs SET status = 'running', started_at = %(at)s
             WHERE run_id = %(run_id)s AND status = 'queued'
@@ -89,6 +99,11 @@ _STATEMENTS: dict[type[Change], str] = {
         ON CONFLICT (tenant, name) DO NOTHING""",
     WorkflowRevised: """UPDATE {schema}.workflows SET current_version = %(version)s,
         description = %(description)s, updated_at = %(at)s
+        WHERE tenant = %(tenant)s AND name = %(name)s AND current_version < %(version)s""",
+    WorkflowRetired: """UPDATE {schema}.workflows SET retired_at = %(at)s
+        WHERE tenant = %(tenant)s AND name = %(name)s AND retired_at IS NULL""",
+    WorkflowRestored: """UPDATE {schema}.workflows SET current_version = %(version)s,
+        description = %(description)s, updated_at = %(at)s, retired_at = NULL
         WHERE tenant = %(tenant)s AND name = %(name)s AND current_version < %(version)s""",
 }
 

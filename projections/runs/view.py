@@ -54,6 +54,7 @@ class WorkflowRow:
     last_run_status: str | None
     last_run_at: datetime | None
     run_count: int
+    retired_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,14 @@ class RunQuery:
 
 @dataclass(frozen=True)
 class WorkflowQuery:
-    """A tenant's workflows by name; `after` continues a listing after that name."""
+    """A tenant's workflows by name; `after` continues a listing after that name.
+
+    Retired workflows are left out unless `include_retired`.
+    """
 
     after: str | None = None
     limit: int = DEFAULT_LIMIT
+    include_retired: bool = False
 
 
 _RUN_COLUMNS = SQL(
@@ -88,7 +93,7 @@ _RUN_COLUMNS = SQL(
 )
 _WORKFLOW_COLUMNS = SQL(
     "tenant, name, current_version, description, created_at, updated_at, last_run_id, "
-    "last_run_status, last_run_at, run_count"
+    "last_run_status, last_run_at, run_count, retired_at"
 )
 
 
@@ -147,11 +152,12 @@ class RunsView:
         """Up to `query.limit` workflows of `tenant` by name, after `query.after` if given."""
         statement = SQL(
             "SELECT {columns} FROM {schema}.workflows WHERE tenant = %(tenant)s {after} "
-            "ORDER BY name LIMIT %(limit)s"
+            "{retired} ORDER BY name LIMIT %(limit)s"
         ).format(
             columns=_WORKFLOW_COLUMNS,
             schema=self._schema,
             after=SQL("") if query.after is None else SQL("AND name > %(after)s"),
+            retired=SQL("") if query.include_retired else SQL("AND retired_at IS NULL"),
         )
         rows = self._fetch(
             statement, {"tenant": tenant, "after": query.after, "limit": query.limit}

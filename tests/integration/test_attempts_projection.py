@@ -222,7 +222,7 @@ async def test_a_reset_read_model_is_rebuilt_from_position_zero(
     assert dump(settings) == before
 
 
-async def test_re_applying_a_recorded_batch_changes_nothing(
+async def test_a_batch_that_does_not_follow_the_recorded_position_changes_nothing(
     engine: Ledgerflow, settings: Settings
 ) -> None:
     view = build_attempts_view(engine)
@@ -239,11 +239,12 @@ async def test_re_applying_a_recorded_batch_changes_nothing(
     tables = build_attempts_tables(engine)
 
     applied_again = [
-        tables.apply(changes, Tracking(engine.name, notifications[-1].id)),
-        tables.apply(changes[:4], Tracking(engine.name, 4)),
+        tables.apply(changes, Tracking(engine.name, notifications[-1].id), 0),
+        tables.apply(changes[:4], Tracking(engine.name, notifications[-1].id + 9), 4),
+        tables.apply(changes[:4], Tracking(engine.name, 4), 0),
     ]
 
-    assert applied_again == [False, False]
+    assert applied_again == [False, False, False]
     assert dump(settings) == before
 
 
@@ -256,7 +257,7 @@ async def test_a_failing_batch_leaves_neither_rows_nor_its_position(
     bad = TaskPinned(run_id, None, "b", "default", 1.0)  # type: ignore[arg-type]
 
     with pytest.raises(Exception, match="null value"):
-        tables.apply([good, bad], Tracking(engine.name, 7))
+        tables.apply([good, bad], Tracking(engine.name, 7), 0)
 
     assert dump(settings)["attempt_specs"] == []
     assert build_attempts_view(engine).position() == 0

@@ -18,8 +18,10 @@ from gateways.http.health import Readiness
 from ops.system import (
     build_attempts_projection,
     build_attempts_view,
+    build_projection_status,
     build_runs_projection,
     build_runs_view,
+    build_statistics_view,
 )
 
 pytestmark = pytest.mark.integration
@@ -53,6 +55,8 @@ def a_client(engine: Ledgerflow) -> Iterator[Client]:
         runs=runs.runs,
         workflows=runs.workflows,
         attempts=attempts.attempts_of,
+        statistics=build_statistics_view(engine).buckets,
+        projections=build_projection_status(engine),
     )
     with TestClient(app) as client:
         yield client
@@ -188,3 +192,52 @@ async def test_another_tenants_runs_are_neither_listed_nor_found(engine: Ledgerf
 
     assert (runs["items"], workflows["items"]) == ([], [])
     assert attempts.status_code == 404
+
+
+async def test_retired_workflows_leave_the_list_unless_asked_for_and_return_when_restored(
+    engine: Ledgerflow,
+) -> None:
+    with a_client(engine) as client:
+        for name in ("etl", "old", "paused"):
+            assert client.post("/v1/workflows", json=a_spec(name)).status_code == 201
+        assert client.delete("/v1/workflows/old", params={"reason": "replaced"}).status_code == 204
+        assert client.delete("/v1/workflows/paused").status_code == 204
+        assert client.delete("/v1/workflows/paused").status_code == 204  # records nothing
+        assert client.put("/v1/workflows/paused", json=a_spec("paused")).status_code == 200
+        retired_at = client.get("/v1/workflows/old").json()["retired_at"]
+        async with projected(engine):
+            active = listed(client, "/v1/workflows")
+            everything = listed(client, "/v1/workflows", include_retired="true")
+
+    assert [item["name"] for item in active["items"]] == ["etl", "paused"]
+    assert [(i["name"], i["retired"]) for i in everything["items"]] == [
+        ("etl", False),
+        ("old", True),
+        ("paused", False),
+    ]
+    old, paused = everything["items"][1], everything["items"][2]
+    assert old["retired_at"] == retired_at
+    assert (paused["retired_at"], paused["current_version"]) == (None, 2)
+
+
+async def test_an_adhoc_run_is_listed_and_counts_for_no_workflow(engine: Ledgerflow) -> None:
+    with a_client(engine) as client:
+        assert client.post("/v1/workflows", json=a_spec("etl")).status_code == 201
+        registered = client.post("/v1/workflows/etl/runs").json()["id"]
+        response = client.post("/v1/runs", json={"workflow": a_spec("etl"), "inputs": {"a": 1}})
+        assert response.status_code == 202, response.text
+        adhoc = response.json()["id"]
+        async with projected(engine):
+            runs = listed(client, "/v1/runs")
+            adhoc_only = listed(client, "/v1/runs", trigger="adhoc")
+            workflows = listed(client, "/v1/workflows")
+        read = client.get(f"/v1/runs/{adhoc}")
+
+    assert ids(runs) == [adhoc, registered]
+    (summary,) = adhoc_only["items"]
+    assert (summary["id"], summary["workflow"], summary["workflow_version"]) == (adhoc, "etl", 0)
+    assert (summary["trigger"], summary["status"]) == ("adhoc", "queued")
+    (etl,) = workflows["items"]
+    assert (etl["run_count"], etl["last_run"]["id"]) == (1, registered)
+    assert read.status_code == 200
+    assert read.json()["inputs"] == {"a": 1}

@@ -15,7 +15,13 @@ from gateways.http.health import Readiness
 from ops.embedded import EmbeddedPostgres
 from ops.migrate import migrate
 from ops.settings import Settings
-from ops.system import build_attempts_view, build_engine, build_runs_view
+from ops.system import (
+    build_attempts_view,
+    build_engine,
+    build_projection_status,
+    build_runs_view,
+    build_statistics_view,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +51,8 @@ def a_client(engine: Ledgerflow) -> Iterator[TestClient[Litestar]]:
         runs=runs.runs,
         workflows=runs.workflows,
         attempts=attempts.attempts_of,
+        statistics=build_statistics_view(engine).buckets,
+        projections=build_projection_status(engine),
     )
     with TestClient(app) as client:
         yield client

@@ -233,7 +233,7 @@ async def test_a_reset_read_model_is_rebuilt_from_position_zero(
     assert dump(settings) == before
 
 
-async def test_re_applying_a_recorded_batch_changes_nothing(
+async def test_a_batch_that_does_not_follow_the_recorded_position_changes_nothing(
     engine: Ledgerflow, settings: Settings
 ) -> None:
     view = build_runs_view(engine)
@@ -250,11 +250,12 @@ async def test_re_applying_a_recorded_batch_changes_nothing(
     tables = build_runs_tables(engine)
 
     applied_again = [
-        tables.apply(changes, Tracking(engine.name, notifications[-1].id)),
-        tables.apply(changes[:4], Tracking(engine.name, 4)),
+        tables.apply(changes, Tracking(engine.name, notifications[-1].id), 0),
+        tables.apply(changes[:4], Tracking(engine.name, notifications[-1].id + 9), 4),
+        tables.apply(changes[:4], Tracking(engine.name, 4), 0),
     ]
 
-    assert applied_again == [False, False]
+    assert applied_again == [False, False, False]
     assert dump(settings) == before
 
 
@@ -267,7 +268,7 @@ async def test_a_failing_batch_leaves_neither_rows_nor_its_position(
     bad = replace(good, run_id=UUID(int=2), tenant=None)  # type: ignore[arg-type]
 
     with pytest.raises(Exception, match="null value"):
-        tables.apply([good, bad], Tracking(engine.name, 7))
+        tables.apply([good, bad], Tracking(engine.name, 7), 0)
 
     assert dump(settings)["runs"] == []
     assert build_runs_view(engine).position() == 0
@@ -310,3 +311,40 @@ async def test_a_second_replica_stands_by_and_takes_over_when_the_first_stops(
     assert standing_by == (True, False)
     assert took_over
     assert [row.run_id for row in view.runs("default", RunQuery())] == [run.id]
+
+
+async def test_retirement_restoration_and_adhoc_runs_replay_into_the_same_rows(
+    engine: Ledgerflow, settings: Settings, unique_name: str
+) -> None:
+    view = build_runs_view(engine)
+    origin = engine.origin
+    engine.apply_workflow("default", a_spec(), origin("t"))
+    engine.apply_workflow("default", a_spec("gone"), origin("t"))
+    engine.apply_workflow("default", a_spec("back"), origin("t"))
+    engine.retire_workflow("default", "gone", "replaced", origin("t"))
+    engine.retire_workflow("default", "back", None, origin("t"))
+    engine.apply_workflow("default", a_spec("back"), origin("t"))
+    adhoc, _ = engine.start_adhoc_run("default", a_spec(), {}, origin("t"))
+    async with running(a_projection(engine, batch_size=2)):
+        await caught_up(engine, view)
+    elsewhere = replace(settings, schema=f"{unique_name}_replay")
+    migrate(elsewhere)
+    replay_schema = build_engine(elsewhere)
+    try:
+        async with running(a_projection(engine, into=replay_schema)):
+            await caught_up(engine, build_runs_view(replay_schema))
+    finally:
+        replay_schema.close()
+
+    active = view.workflows("default", WorkflowQuery())
+    every = {
+        row.name: row for row in view.workflows("default", WorkflowQuery(include_retired=True))
+    }
+    row = view.run("default", adhoc.id)
+    assert [w.name for w in active] == ["back", "hello"]
+    assert every["gone"].retired_at == engine.get_workflow("default", "gone").retired_at
+    assert (every["back"].retired_at, every["back"].current_version) == (None, 2)
+    assert row is not None
+    assert (row.workflow, row.workflow_version, row.trigger) == ("hello", 0, "adhoc")
+    assert (every["hello"].run_count, every["hello"].last_run_id) == (0, None)
+    assert dump(elsewhere) == dump(settings)

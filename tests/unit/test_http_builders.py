@@ -14,11 +14,14 @@ from litestar.testing import TestClient
 from engine.application import Ledgerflow
 from gateways.http.app import create_app
 from gateways.http.health import Readiness, ReadinessProbe
+from gateways.http.projections import ProjectionStatuses
 from gateways.http.run_lists import RunListing, TaskAttempts
+from gateways.http.statistics import StatisticsListing
 from gateways.http.workers import WorkerDirectory
 from gateways.http.workflow_lists import WorkflowListing
 from projections.attempts_view import AttemptRow
 from projections.runs.view import RunQuery, RunRow, WorkflowQuery, WorkflowRow
+from projections.statistics.view import BucketRow, StatisticsQuery
 
 PROBLEM_JSON = "application/problem+json"
 Client = TestClient[Litestar]
@@ -90,6 +93,10 @@ def no_attempts(run_id: UUID) -> list[AttemptRow]:
     return []
 
 
+def no_statistics(tenant: str, workflow: str, query: StatisticsQuery) -> list[BucketRow]:
+    return []
+
+
 @contextmanager
 def a_client(
     engine: Ledgerflow | None = None,
@@ -99,6 +106,8 @@ def a_client(
     runs: RunListing = no_runs,
     workflows: WorkflowListing = no_workflows,
     attempts: TaskAttempts = no_attempts,
+    statistics: StatisticsListing = no_statistics,
+    projections: ProjectionStatuses = list,
     **limits: int,
 ) -> Iterator[Client]:
     app = create_app(
@@ -108,6 +117,8 @@ def a_client(
         runs=runs,
         workflows=workflows,
         attempts=attempts,
+        statistics=statistics,
+        projections=projections,
         **limits,
     )
     with TestClient(app) as client:

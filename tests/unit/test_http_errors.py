@@ -24,8 +24,9 @@ def test_an_unknown_route_is_a_404_problem() -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("DELETE", "/v1/workflows/etl", {"GET", "PUT", "OPTIONS"}),
+        ("PATCH", "/v1/workflows/etl", {"GET", "PUT", "DELETE", "OPTIONS"}),
         ("DELETE", "/v1/workflows", {"GET", "POST", "OPTIONS"}),
+        ("DELETE", "/v1/runs", {"GET", "POST", "OPTIONS"}),
         ("PATCH", "/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10", {"GET", "OPTIONS"}),
     ],
 )

@@ -62,6 +62,7 @@ class MemoryReadModel:
         self.asked.append(query)
         rows = [row for row in self.workflow_rows if row.tenant == tenant]
         rows = [row for row in rows if query.after is None or row.name > query.after]
+        rows = [row for row in rows if query.include_retired or row.retired_at is None]
         return sorted(rows, key=lambda row: row.name)[: query.limit]
 
 
@@ -279,9 +280,28 @@ def test_workflows_page_by_name_through_three_pages() -> None:
         ]
 
 
+def test_retired_workflows_are_listed_only_when_asked_for() -> None:
+    retired = a_workflow_row("old-etl", retired_at=T0)
+    model = MemoryReadModel(workflow_rows=[retired, a_workflow_row("etl")])
+    with a_client(workflows=model.workflows) as client:
+        default = listed(client, "/v1/workflows")
+        everything = listed(client, "/v1/workflows", include_retired="true")
+
+        assert [item["name"] for item in default["items"]] == ["etl"]
+        assert [(i["name"], i["retired"], i["retired_at"]) for i in everything["items"]] == [
+            ("etl", False, None),
+            ("old-etl", True, T0_JSON),
+        ]
+
+
 @pytest.mark.parametrize(
     ("query", "loc"),
-    [("limit=0", "limit"), ("limit=501", "limit"), ("cursor=garbage", "cursor")],
+    [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("cursor=garbage", "cursor"),
+        ("include_retired=maybe", "include_retired"),
+    ],
 )
 def test_bad_workflow_list_parameters_are_a_422(query: str, loc: str) -> None:
     with a_client() as client:

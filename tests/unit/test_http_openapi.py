@@ -11,14 +11,18 @@ ROUTES = [
     ("get", "/v1/workflows"),
     ("put", "/v1/workflows/{name}"),
     ("get", "/v1/workflows/{name}"),
+    ("delete", "/v1/workflows/{name}"),
     ("post", "/v1/workflows/{name}/runs"),
+    ("get", "/v1/workflows/{name}/statistics"),
     ("get", "/v1/runs"),
+    ("post", "/v1/runs"),
     ("get", "/v1/runs/{run_id}"),
     ("get", "/v1/runs/{run_id}/tasks"),
     ("get", "/v1/runs/{run_id}/events"),
     ("post", "/v1/runs/{run_id}/cancel"),
     ("post", "/v1/runs/{run_id}/retry"),
     ("get", "/v1/workers"),
+    ("get", "/v1/projections"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
 ]
@@ -62,7 +66,7 @@ def test_every_api_route_documents_its_errors_as_problem_json(method: str, path:
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1/workflows", "/v1/workflows/{name}", "/v1/workflows/{name}/runs"]
+    "path", ["/v1/workflows", "/v1/workflows/{name}", "/v1/workflows/{name}/runs", "/v1/runs"]
 )
 def test_request_bodies_come_with_examples(path: str) -> None:
     with a_client() as client:
@@ -96,6 +100,7 @@ def test_swagger_ui_is_served() -> None:
     [
         ("/v1/workflows", True),
         ("/v1/workflows/{name}/runs", False),
+        ("/v1/runs", True),
         ("/v1/runs/{run_id}/cancel", False),
     ],
 )
@@ -104,3 +109,19 @@ def test_only_the_bodies_a_route_needs_are_marked_required(path: str, required: 
         operation = the_schema(client)["paths"][path]["post"]
 
         assert operation["requestBody"]["required"] is required
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "statuses"),
+    [
+        ("delete", "/v1/workflows/{name}", {"204", "400", "404", "422", "500", "503"}),
+        ("post", "/v1/runs", {"200", "202", "400", "409", "413", "415", "422", "500", "503"}),
+    ],
+)
+def test_retiring_and_ad_hoc_runs_document_every_status_they_answer(
+    method: str, path: str, statuses: set[str]
+) -> None:
+    with a_client() as client:
+        operation = the_schema(client)["paths"][path][method]
+
+        assert statuses <= set(operation["responses"])

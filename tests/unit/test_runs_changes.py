@@ -6,7 +6,7 @@ from uuid import uuid4
 from eventsourcing.utils import get_topic
 
 from aggregates.provenance import Origin
-from aggregates.run import Run, RunStatus
+from aggregates.run import UNREGISTERED_VERSION, Run, RunStatus
 from aggregates.workflow import Workflow
 from projections.runs.changes import (
     PROJECTED_TOPICS,
@@ -14,6 +14,8 @@ from projections.runs.changes import (
     RunFinished,
     RunRunning,
     WorkflowCreated,
+    WorkflowRestored,
+    WorkflowRetired,
     WorkflowRevised,
     changes_for,
 )
@@ -123,6 +125,42 @@ def test_a_revision_makes_its_version_current_with_its_description() -> None:
     workflow.revise(revised.model_copy(update={"description": "Smaller."}), later())
 
     assert changes_of(workflow) == [WorkflowRevised("acme", "etl", 2, "Smaller.", LATER)]
+
+
+def test_a_retired_workflow_is_marked_retired_since_then() -> None:
+    workflow = Workflow.register("acme", a_spec("etl"), an_origin())
+    workflow.collect_events()
+
+    workflow.retire("replaced", later())
+
+    assert changes_of(workflow) == [WorkflowRetired("acme", "etl", LATER)]
+
+
+def test_a_restored_workflow_is_listed_again_at_its_new_version() -> None:
+    workflow = Workflow.register("acme", a_spec("etl"), an_origin())
+    workflow.retire(None, an_origin())
+    workflow.collect_events()
+
+    workflow.revise(a_spec("etl").model_copy(update={"description": "Back."}), later())
+
+    assert changes_of(workflow) == [WorkflowRestored("acme", "etl", 2, "Back.", LATER)]
+
+
+def test_an_ad_hoc_run_is_created_at_version_zero_with_its_trigger() -> None:
+    run = Run.start(
+        run_id=uuid4(),
+        tenant="acme",
+        spec=a_spec("one-off"),
+        workflow_version=UNREGISTERED_VERSION,
+        inputs={},
+        request_hash="h",
+        trigger="adhoc",
+        origin=an_origin(),
+    )
+
+    assert changes_of(run) == [
+        RunCreated(run.id, "acme", "one-off", 0, "adhoc", None, 3, AN_INSTANT)
+    ]
 
 
 def test_events_the_read_model_does_not_show_change_nothing() -> None:

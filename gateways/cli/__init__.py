@@ -1,0 +1,1 @@
+"""The user-facing `ledgerflow` subcommands (workflows, runs, workers, stats) over the HTTP API."""
