@@ -22,8 +22,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-check: lint
+check: lint  ## plus mypy strict on the packages and the tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy tests
 
 bench: $(STAMP)  ## quick W1, W2 and a small W3 (see benchmarks/README.md)
 	$(PY) -m benchmarks.run --quick

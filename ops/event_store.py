@@ -1,17 +1,43 @@
 """The PostgreSQL event store as Ledgerflow configures it: the recorder that knows positions."""
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
 RECORDER_TOPIC = "ops.event_store:PositionedPostgresRecorder"
 
 
 class PositionedPostgresRecorder(PostgresApplicationRecorder):
-    """The library's recorder, plus one aggregate's events with their global positions."""
+    """The library's recorder, plus one aggregate's events with their global positions.
+
+    Its insert function locks the events table like the library's plain insert path does.
+    Without the lock (eventsourcing 9.5's function omits it), two writers (the API and the
+    engine) can commit positions out of order, and a follower tailing the log skips the
+    event that commits late: a projection row, a dispatch or a relayed event is lost.
+    """
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        if not datastore.enable_db_functions:
+            return
+        statement = self.sql_create_statements[self.create_insert_function_statement_index]
+        text = statement.as_string(None)
+        unlocked = "    NOTIFY "
+        if unlocked not in text:
+            msg = "eventsourcing's insert function changed: check it still orders positions"
+            raise RuntimeError(msg)
+        schema = Identifier(datastore.schema).as_string(None)
+        table = Identifier(self.events_table_name).as_string(None)
+        lock = f"    LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
+        locked = text.replace(unlocked, lock + unlocked, 1)
+        # Built from the library's own statement and quoted identifiers only.
+        self.sql_create_statements[self.create_insert_function_statement_index] = SQL(
+            locked
+        ).format()
 
     def select_positioned_events(
         self, originator_id: UUID, *, after_version: int, limit: int

@@ -9,15 +9,15 @@ from nats.aio.client import Client as NatsClient
 
 from engine.application import Ledgerflow
 from ops.settings import Settings, SettingsError
-from projections.attempts import ATTEMPTS, AttemptsProjection
+from projections.attempts import ATTEMPTS
 from projections.attempts_tables import AttemptsTables
 from projections.attempts_view import AttemptsView
 from projections.read_model import ReadModel
 from projections.rebuild import Rebuilder
-from projections.runs.projection import RUNS, RunsProjection
+from projections.runs.projection import RUNS
 from projections.runs.tables import RunsTables
 from projections.runs.view import RunsView
-from projections.statistics.projection import STATISTICS, StatisticsProjection
+from projections.statistics.projection import STATISTICS
 from projections.statistics.tables import StatisticsTables
 from projections.statistics.view import StatisticsView
 from projections.status import ProjectionStatusReader
@@ -55,16 +55,6 @@ def build_attempts_view(engine: Ledgerflow) -> AttemptsView:
     return AttemptsView(_datastore(engine), engine.name)
 
 
-def build_attempts_projection(engine: Ledgerflow) -> AttemptsProjection:
-    """The projection that keeps the attempts tables up to date from the engine's log."""
-    return AttemptsProjection(
-        build_attempts_tables(engine),
-        log=engine.recorder,
-        decode=engine.mapper.to_domain_event,
-        application_name=engine.name,
-    )
-
-
 def build_runs_tables(engine: Ledgerflow) -> RunsTables:
     """The runs and workflows read model's tables, in the engine's schema and connection pool."""
     return RunsTables(_datastore(engine))
@@ -74,16 +64,6 @@ def build_runs_view(engine: Ledgerflow) -> RunsView:
     return RunsView(_datastore(engine), engine.name)
 
 
-def build_runs_projection(engine: Ledgerflow) -> RunsProjection:
-    """The projection that keeps the runs and workflows tables up to date from the engine's log."""
-    return RunsProjection(
-        build_runs_tables(engine),
-        log=engine.recorder,
-        decode=engine.mapper.to_domain_event,
-        application_name=engine.name,
-    )
-
-
 def build_statistics_tables(engine: Ledgerflow) -> StatisticsTables:
     """The per-workflow statistics read model's tables, in the engine's schema and pool."""
     return StatisticsTables(_datastore(engine))
@@ -91,16 +71,6 @@ def build_statistics_tables(engine: Ledgerflow) -> StatisticsTables:
 
 def build_statistics_view(engine: Ledgerflow) -> StatisticsView:
     return StatisticsView(_datastore(engine), engine.name)
-
-
-def build_statistics_projection(engine: Ledgerflow) -> StatisticsProjection:
-    """The projection that keeps the statistics tables up to date from the engine's log."""
-    return StatisticsProjection(
-        build_statistics_tables(engine),
-        log=engine.recorder,
-        decode=engine.mapper.to_domain_event,
-        application_name=engine.name,
-    )
 
 
 def _datastore(engine: Ledgerflow) -> PostgresDatastore:

@@ -8,6 +8,7 @@ from eventsourcing.persistence import ApplicationRecorder, Notification, Trackin
 from eventsourcing.postgres import PostgresDatastore
 
 from projections.follower import DEFAULT_BATCH_SIZE, STANDBY_POLL_SECONDS, TrackedFollower
+from projections.read_model import ReadModel
 
 
 class ProjectionTables(Protocol):
@@ -57,6 +58,13 @@ class TrackedProjection:
             application_name=application_name,
             batch_size=batch_size,
             standby_poll_seconds=standby_poll_seconds,
+        )
+
+    @classmethod
+    def of(cls, model: ReadModel, tables: ProjectionTables, **follower: Any) -> "TrackedProjection":
+        """The projection of `model` into `tables` (the other arguments as for the constructor)."""
+        return cls(
+            model.name, tables, changes_for=model.changes_for, topics=model.topics, **follower
         )
 
     @property

@@ -138,7 +138,7 @@ class Deployment:
             run = self.run(run_id)
             state = next(t for t in run["tasks"] if t["name"] == task)
             if state["status"] == status:
-                return state
+                return dict(state)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"task {task} of run {run_id} stuck: {state}")
             time.sleep(0.05)

@@ -44,7 +44,7 @@ def test_a_worker_killed_mid_task_loses_the_attempt_and_the_run_completes_elsewh
     history = deployment.history(run_id)
     assert set(terminal_events(history).values()) == {1}
     lost = [item for item in history if item["type"] == "TaskFailed"]
-    assert [item["data"]["cause"] for item in lost] == ["worker_lost"]  # type: ignore[index]
+    assert [item["data"]["cause"] for item in lost] == ["worker_lost"]
     assert registered_workers(deployment)["w1"] == "lost"
 
 

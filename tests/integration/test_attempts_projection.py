@@ -20,8 +20,9 @@ from ops.migrate import migrate
 from ops.settings import Settings
 from ops.system import build_attempts_tables, build_attempts_view, build_engine
 from projections.attempt_changes import AttemptKey, TaskPinned, changes_for
-from projections.attempts import AttemptsProjection
+from projections.attempts import ATTEMPTS
 from projections.attempts_view import AttemptsView
+from projections.tracked_projection import TrackedProjection
 from tests.builders import a_spec
 
 pytestmark = pytest.mark.integration
@@ -32,7 +33,8 @@ RETRYING = [{"name": "a", "command": "false", "retry": {"max_attempts": 3, "jitt
 
 def a_projection(engine: Ledgerflow, into: Ledgerflow | None = None, **options: Any) -> Any:
     """The attempts projection of `engine`'s log, into `into`'s schema (by default the same)."""
-    return AttemptsProjection(
+    return TrackedProjection.of(
+        ATTEMPTS,
         build_attempts_tables(into or engine),
         log=engine.recorder,
         decode=engine.mapper.to_domain_event,
@@ -42,7 +44,7 @@ def a_projection(engine: Ledgerflow, into: Ledgerflow | None = None, **options: 
 
 
 @asynccontextmanager
-async def running(projection: AttemptsProjection) -> AsyncIterator[AttemptsProjection]:
+async def running(projection: TrackedProjection) -> AsyncIterator[TrackedProjection]:
     stop = asyncio.Event()
     task = asyncio.create_task(projection.run(stop))
     try:

@@ -144,7 +144,7 @@ def a_wire_report(run: object, task: str, outcome: str, delivery: int = 1) -> Ta
         attempt=1,
         delivery=delivery,
         worker="w1",
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         at=datetime.now(UTC),
         exit_code=0,
     )

@@ -16,13 +16,14 @@ from engine.application import Ledgerflow
 from gateways.http.app import create_app
 from gateways.http.health import Readiness
 from ops.system import (
-    build_attempts_projection,
     build_attempts_view,
+    build_projection,
     build_projection_status,
-    build_runs_projection,
     build_runs_view,
     build_statistics_view,
 )
+from projections.attempts import ATTEMPTS
+from projections.runs.projection import RUNS
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,7 @@ def a_client(engine: Ledgerflow) -> Iterator[Client]:
 async def projected(engine: Ledgerflow) -> AsyncIterator[None]:
     """The runs and attempts projections, caught up with the log when the block starts."""
     stop = asyncio.Event()
-    followers = [build_runs_projection(engine), build_attempts_projection(engine)]
+    followers = [build_projection(engine, RUNS), build_projection(engine, ATTEMPTS)]
     tasks = [asyncio.create_task(follower.run(stop)) for follower in followers]
     try:
         head = await asyncio.to_thread(engine.recorder.max_notification_id) or 0

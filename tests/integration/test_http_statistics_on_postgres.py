@@ -19,11 +19,12 @@ from gateways.http.health import Readiness
 from ops.settings import Settings
 from ops.system import (
     build_attempts_view,
+    build_projection,
     build_projection_status,
     build_runs_view,
-    build_statistics_projection,
     build_statistics_view,
 )
+from projections.statistics.projection import STATISTICS
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +81,7 @@ def a_client(engine: Ledgerflow) -> Iterator[Client]:
 async def projected(engine: Ledgerflow) -> AsyncIterator[None]:
     """The statistics projection, caught up with the log when the block starts."""
     stop = asyncio.Event()
-    task = asyncio.create_task(build_statistics_projection(engine).run(stop))
+    task = asyncio.create_task(build_projection(engine, STATISTICS).run(stop))
     try:
         head = await asyncio.to_thread(engine.recorder.max_notification_id) or 0
         await asyncio.to_thread(build_statistics_view(engine).wait_for, head, HANG)

@@ -169,3 +169,29 @@ async def test_status_reports_each_read_models_lag_and_whether_it_is_followed(
     assert [(s.position, s.lag_events, s.lag_seconds, s.following) for s in current] == [
         (head, 0, 0.0, True)
     ] * len(read_models())
+
+
+async def test_writers_in_several_processes_never_make_a_follower_skip_an_event(
+    engine: Ledgerflow, settings: Settings
+) -> None:
+    others = [build_engine(settings) for _ in range(2)]  # other pools: other processes
+    engine.apply_workflow("default", a_spec(), engine.origin("t"))
+
+    def start_runs(writer: Ledgerflow, count: int) -> None:
+        for number in range(count):
+            writer.start_run("default", "hello", {"n": number}, writer.origin("t"))
+
+    try:
+        async with following(engine):
+            await asyncio.gather(
+                *(asyncio.to_thread(start_runs, writer, 200) for writer in [engine, *others])
+            )
+            await caught_up(engine)
+        live = dump(settings, engine)
+        build_rebuilder(engine).rebuild(read_models())
+    finally:
+        for other in others:
+            other.close()
+
+    assert len(live["runs"]) == 600
+    assert dump(settings, engine) == live

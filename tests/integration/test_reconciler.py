@@ -12,10 +12,11 @@ from nats.aio.client import Client as NatsClient
 from engine.application import Ledgerflow
 from ops.system import (
     DISPATCHER_TRACKING_TABLE,
-    build_attempts_projection,
     build_attempts_view,
+    build_projection,
     build_tracking,
 )
+from projections.attempts import ATTEMPTS
 from streams.dispatcher import Dispatcher
 from streams.reconciler import Reconciler
 from streams.subjects import Subjects
@@ -47,7 +48,7 @@ async def a_dispatched_run(engine: Ledgerflow, nc: NatsClient, subjects: Subject
     dispatcher = Dispatcher(
         engine, build_tracking(engine, DISPATCHER_TRACKING_TABLE), nc.jetstream(), subjects
     )
-    projection = build_attempts_projection(engine)
+    projection = build_projection(engine, ATTEMPTS)
     stop = asyncio.Event()
     followers = asyncio.gather(dispatcher.run(stop), projection.run(stop))
 

@@ -19,8 +19,9 @@ from ops.migrate import migrate
 from ops.settings import Settings
 from ops.system import build_engine, build_runs_tables, build_runs_view
 from projections.runs.changes import RunCreated, changes_for
-from projections.runs.projection import RunsProjection
+from projections.runs.projection import RUNS
 from projections.runs.view import RunQuery, RunsView, WorkflowQuery
+from projections.tracked_projection import TrackedProjection
 from tests.builders import a_spec
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,8 @@ HANG = 30.0
 
 def a_projection(engine: Ledgerflow, into: Ledgerflow | None = None, **options: Any) -> Any:
     """The runs projection of `engine`'s log, into `into`'s schema (by default the same)."""
-    return RunsProjection(
+    return TrackedProjection.of(
+        RUNS,
         build_runs_tables(into or engine),
         log=engine.recorder,
         decode=engine.mapper.to_domain_event,
@@ -40,7 +42,7 @@ def a_projection(engine: Ledgerflow, into: Ledgerflow | None = None, **options: 
 
 
 @asynccontextmanager
-async def running(projection: RunsProjection) -> AsyncIterator[RunsProjection]:
+async def running(projection: TrackedProjection) -> AsyncIterator[TrackedProjection]:
     stop = asyncio.Event()
     task = asyncio.create_task(projection.run(stop))
     try:

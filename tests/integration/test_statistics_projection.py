@@ -20,8 +20,9 @@ from ops.settings import Settings
 from ops.system import build_engine, build_statistics_tables, build_statistics_view
 from projections.statistics.changes import RunClosed, RunOpened
 from projections.statistics.histogram import DURATION_BOUNDS_MS, SLOTS
-from projections.statistics.projection import StatisticsProjection
+from projections.statistics.projection import STATISTICS
 from projections.statistics.view import BucketRow, Granularity, StatisticsQuery, StatisticsView
+from projections.tracked_projection import TrackedProjection
 from tests.builders import a_spec
 
 pytestmark = pytest.mark.integration
@@ -56,7 +57,8 @@ def engine_on_clock(settings: Settings, clock: MovableClock) -> Iterator[Ledgerf
 
 def a_projection(engine: Ledgerflow, into: Ledgerflow | None = None, **options: Any) -> Any:
     """The statistics projection of `engine`'s log, into `into`'s schema (by default the same)."""
-    return StatisticsProjection(
+    return TrackedProjection.of(
+        STATISTICS,
         build_statistics_tables(into or engine),
         log=engine.recorder,
         decode=engine.mapper.to_domain_event,
@@ -66,7 +68,7 @@ def a_projection(engine: Ledgerflow, into: Ledgerflow | None = None, **options: 
 
 
 @asynccontextmanager
-async def running(projection: StatisticsProjection) -> AsyncIterator[None]:
+async def running(projection: TrackedProjection) -> AsyncIterator[None]:
     stop = asyncio.Event()
     task = asyncio.create_task(projection.run(stop))
     try:

@@ -14,7 +14,8 @@ from aggregates.task_state import TaskStatus
 from engine.application import Ledgerflow
 from gateways.timers import Timers
 from ops.settings import Settings
-from ops.system import build_attempts_projection, build_attempts_view
+from ops.system import build_attempts_view, build_projection
+from projections.attempts import ATTEMPTS
 from tests.builders import a_spec
 
 pytestmark = pytest.mark.integration
@@ -102,7 +103,7 @@ async def test_a_failed_attempt_is_queued_again_once_its_backoff_has_passed(
     run_id = a_running_task(engine, retry=retry)
     timers = Timers(engine, build_attempts_view(engine))
 
-    async with running(build_attempts_projection(engine).run, timers.run):
+    async with running(build_projection(engine, ATTEMPTS).run, timers.run):
         engine.record_reports([report(run_id, "failed")])
         await eventually(lambda: engine.get_run("default", run_id).tasks["a"].status is QUEUED)
         task = engine.get_run("default", run_id).tasks["a"]
@@ -120,7 +121,7 @@ async def test_a_running_attempt_past_its_deadline_is_timed_out_exactly_once(
     run_id = a_running_task(engine, timeout_seconds=0.2)
     view = build_attempts_view(engine)
     replicas = [Timers(engine, view, interval=0.1), Timers(engine, view, interval=0.1)]
-    projection = build_attempts_projection(engine)
+    projection = build_projection(engine, ATTEMPTS)
 
     async with running(projection.run, *(timers.run for timers in replicas)):
         head = engine.recorder.max_notification_id() or 0

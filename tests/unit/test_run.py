@@ -1,5 +1,6 @@
 """Every transition of the Run aggregate, including the refused ones."""
 
+from collections.abc import Sequence
 from uuid import UUID, uuid4
 
 import pytest
@@ -11,7 +12,7 @@ from aggregates.task_state import TaskStatus
 from tests.builders import a_report, a_run, a_spec, an_origin, finish
 
 
-def names(events: list[object]) -> list[str]:
+def names(events: Sequence[object]) -> list[str]:
     return [type(event).__name__ for event in events]
 
 
@@ -267,7 +268,7 @@ def test_a_run_rebuilt_from_its_events_has_the_same_state() -> None:
     live.record(a_report(live, "c", "started"), an_origin())
     app.save(live)
 
-    rebuilt = app.repository.get(live.id)
+    rebuilt: Run = app.repository.get(live.id)
 
     assert rebuilt.tasks == live.tasks
     assert rebuilt.status is live.status is RunStatus.RUNNING

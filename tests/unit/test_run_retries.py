@@ -186,7 +186,7 @@ def test_an_undeliverable_dispatch_fails_the_attempt_without_retry() -> None:
 def test_trigger_rules_decide_what_runs_after_a_dependency_finishes(
     rule: str, outcome: str, expected: TaskStatus
 ) -> None:
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"name": "a", "executor": "noop"},
         {"name": "after", "executor": "noop", "depends_on": ["a"], "trigger_rule": rule},
     ]
@@ -198,7 +198,7 @@ def test_trigger_rules_decide_what_runs_after_a_dependency_finishes(
 
 
 def test_one_failed_fires_before_the_other_dependencies_finish() -> None:
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"name": "a", "executor": "noop"},
         {"name": "b", "executor": "noop"},
         {
@@ -217,7 +217,7 @@ def test_one_failed_fires_before_the_other_dependencies_finish() -> None:
 
 
 def test_a_cleanup_task_that_succeeds_after_a_failure_leaves_the_run_failed() -> None:
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"name": "a", "executor": "noop"},
         {"name": "cleanup", "executor": "noop", "depends_on": ["a"], "trigger_rule": "all_done"},
     ]
@@ -230,7 +230,7 @@ def test_a_cleanup_task_that_succeeds_after_a_failure_leaves_the_run_failed() ->
 
 
 def test_an_unfired_failure_handler_does_not_fail_the_run() -> None:
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"name": "a", "executor": "noop"},
         {"name": "alert", "executor": "noop", "depends_on": ["a"], "trigger_rule": "one_failed"},
     ]
