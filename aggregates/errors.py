@@ -79,3 +79,28 @@ class RunNotRetryableError(DomainError):
         super().__init__(f"run {run_id} is {status}: only a failed or cancelled run can be retried")
         self.run_id = run_id
         self.status = status
+
+
+class OutsideHistoryError(DomainError):
+    """A point in an aggregate's history that it does not have: before it existed, or beyond
+    its latest version. `loc` names the request parameter that asked for it."""
+
+    def __init__(self, loc: str, msg: str) -> None:
+        super().__init__(f"{loc} {msg}")
+        self.problems = [Problem(loc, msg)]
+
+
+class NoScheduleError(DomainError):
+    """The workflow's current version has no `schedule`."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"workflow {name!r} has no schedule")
+        self.name = name
+
+
+class InvalidBackfillError(DomainError):
+    """A backfill range the schedule cannot serve; `problems` name the fields."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.loc}: {p.msg}" for p in problems))
+        self.problems = problems

@@ -1,6 +1,7 @@
 """Identifiers that travel in NATS subjects and URLs, and the ids derived from them."""
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID, uuid5
 
@@ -34,3 +35,18 @@ def workflow_id(tenant: str, name: str) -> UUID:
 def idempotent_run_id(tenant: str, key: str) -> UUID:
     """The run id an `Idempotency-Key` maps to within a tenant."""
     return uuid5(_NAMESPACE, f"run\x1f{tenant}\x1f{key}")
+
+
+def schedule_tick_id(tenant: str, workflow: str, tick: datetime, *, backfill: bool = False) -> UUID:
+    """The one id a cron tick of a workflow has (its UTC instant), so a second fire collides.
+
+    Backfilled ticks have ids of their own: a backfill never collides with the schedule.
+    """
+    kind = "backfill" if backfill else "tick"
+    instant = tick.astimezone(UTC).isoformat()
+    return uuid5(_NAMESPACE, f"{kind}\x1f{tenant}\x1f{workflow}\x1f{instant}")
+
+
+def scheduled_run_id(tick_id: UUID) -> UUID:
+    """The id of the run a tick starts, derived from the tick so it is started once."""
+    return uuid5(tick_id, "run")

@@ -71,6 +71,14 @@ class Run(AttributedAggregate):
         request_hash: str
         trigger: str
         retry_of: str | None
+        scheduled_for: datetime | None
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Runs recorded before schedules existed were not started by a tick."""
+            state["scheduled_for"] = None
 
     class TaskReused(AttributedAggregate.Event):
         task: str
@@ -154,10 +162,12 @@ class Run(AttributedAggregate):
         origin: Origin,
         retry_of: UUID | None = None,
         reused: dict[str, dict[str, Any] | None] | None = None,
+        scheduled_for: datetime | None = None,
     ) -> "Run":
         """A new run of `spec` with its ready tasks queued, all in one set of pending events.
 
-        `reused` maps tasks that succeeded in the run this one retries to their outputs.
+        `reused` maps tasks that succeeded in the run this one retries to their outputs;
+        `scheduled_for` is the cron tick that started it (schedule and backfill runs).
         """
         run = cls._create(
             cls.Started,
@@ -174,6 +184,7 @@ class Run(AttributedAggregate):
             request_hash=request_hash,
             trigger=trigger,
             retry_of=None if retry_of is None else str(retry_of),
+            scheduled_for=scheduled_for,
         )
         with run._acting(origin):
             for task, output in (reused or {}).items():
@@ -194,6 +205,7 @@ class Run(AttributedAggregate):
         request_hash: str,
         trigger: str,
         retry_of: str | None,
+        scheduled_for: datetime | None = None,
     ) -> None:
         self.tenant = tenant
         self.correlation_id = correlation_id
@@ -205,6 +217,7 @@ class Run(AttributedAggregate):
         self.request_hash = request_hash
         self.trigger = trigger
         self.retry_of = retry_of
+        self.scheduled_for = scheduled_for
         self.retried_by: list[str] = []
         self.status = RunStatus.QUEUED
         self.reason: str | None = None

@@ -10,6 +10,7 @@ from aggregates.errors import InvalidWorkflowError, Problem
 from aggregates.names import Identifier
 from aggregates.numbers import IntegerOnly, NumberOnly
 from aggregates.retry import RetryPolicy
+from aggregates.schedule import ScheduleSpec
 
 MAX_TASKS = 1000
 MAX_COMMAND_LENGTH = 65536
@@ -135,6 +136,7 @@ class WorkflowSpec(_Strict):
     description: Annotated[str, Field(max_length=4096)] = ""
     tasks: Annotated[list[TaskSpec], Field(min_length=1, max_length=MAX_TASKS)]
     retry: RetryPolicy = RetryPolicy()
+    schedule: ScheduleSpec | None = None
 
     @field_validator("description")
     @classmethod
@@ -143,12 +145,16 @@ class WorkflowSpec(_Strict):
 
     def fingerprint(self) -> str:
         """A hash of the definition, so an unchanged re-apply is recognised as a no-op."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self.as_data(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def as_data(self) -> dict[str, Any]:
-        """The definition as JSON-ready data, the form events store."""
-        return self.model_dump(mode="json")
+        """The definition as JSON-ready data, the form events store.
+
+        No `schedule` key when there is none, so definitions recorded before schedules
+        existed keep their fingerprints (an unchanged re-apply stays a no-op).
+        """
+        return self.model_dump(mode="json", exclude={"schedule"} if self.schedule is None else None)
 
 
 def graph_problems(spec: WorkflowSpec) -> list[Problem]:

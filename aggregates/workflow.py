@@ -6,9 +6,10 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from aggregates.errors import WorkflowNotFoundError, WorkflowRetiredError
+from aggregates.errors import NoScheduleError, WorkflowNotFoundError, WorkflowRetiredError
 from aggregates.names import workflow_id
 from aggregates.provenance import AttributedAggregate, Origin
+from aggregates.schedule import ScheduleSpec
 from aggregates.spec import WorkflowSpec, check_graph
 
 
@@ -33,6 +34,13 @@ class Workflow(AttributedAggregate):
         version: int
         spec: dict[str, Any]
         fingerprint: str
+
+    class SchedulePaused(AttributedAggregate.Event):
+        name: str
+        reason: str | None
+
+    class ScheduleResumed(AttributedAggregate.Event):
+        name: str
 
     @classmethod
     def register(cls, tenant: str, spec: WorkflowSpec, origin: Origin) -> "Workflow":
@@ -66,6 +74,7 @@ class Workflow(AttributedAggregate):
         self.version_recorded_at: datetime = timestamp
         self.retired_at: datetime | None = None
         self.retired_reason: str | None = None
+        self.schedule_paused = False
 
     @property
     def current_version(self) -> int:
@@ -115,6 +124,39 @@ class Workflow(AttributedAggregate):
         with self._acting(origin):
             self._retired(name=self.name, reason=reason)
         return True
+
+    def schedule(self) -> ScheduleSpec:
+        """The current version's schedule; `NoScheduleError` if it has none."""
+        schedule = self.spec().schedule
+        if schedule is None:
+            raise NoScheduleError(self.name)
+        return schedule
+
+    def pause_schedule(self, reason: str | None, origin: Origin) -> bool:
+        """Fire no more ticks until resumed (across revisions); pausing twice records nothing."""
+        self.schedule()
+        if self.schedule_paused:
+            return False
+        with self._acting(origin):
+            self._schedule_paused(name=self.name, reason=reason)
+        return True
+
+    def resume_schedule(self, origin: Origin) -> bool:
+        """Fire ticks again from the next one (those due while paused are not fired)."""
+        self.schedule()
+        if not self.schedule_paused:
+            return False
+        with self._acting(origin):
+            self._schedule_resumed(name=self.name)
+        return True
+
+    @event(SchedulePaused)
+    def _schedule_paused(self, name: str, reason: str | None) -> None:
+        self.schedule_paused = True
+
+    @event(ScheduleResumed)
+    def _schedule_resumed(self, name: str) -> None:
+        self.schedule_paused = False
 
     @event(Revised)
     def _revised(

@@ -21,6 +21,8 @@ class Api:
     def __init__(self, base_url: str) -> None:
         self.http = httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT_S)
         self.errors = 0
+        self.database_url: str | None = None
+        """The store's URL, for workloads that time commits (W4); set by the runner."""
 
     def close(self) -> None:
         self.http.close()

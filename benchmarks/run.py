@@ -21,6 +21,7 @@ from benchmarks.cpu import CpuMeter
 from benchmarks.harness import LedgerflowSystem
 from benchmarks.memory import MemorySampler
 from benchmarks.report import markdown, scan_logs, write_json
+from benchmarks.schedules import schedule_workloads
 from benchmarks.stats import spread
 from benchmarks.workloads import Rep, Workload, events_per_task, plan, prepare, warm_up
 
@@ -177,6 +178,7 @@ def _run_all(
     sampler = MemorySampler(system.pids)
     sampler.start()
     api = Api(system.base_url)
+    api.database_url = system.database_url()
     try:
         prepare(api)
         warm = warm_up(api, args.timeout)
@@ -210,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if (args.only or "").strip().lower() == "read":  # its own servers: see benchmarks/read_path
         return read_path.main([*(["--quick"] if args.quick else []), "--repeat", str(args.repeat)])
-    workloads = _selected(plan(args.quick), args.only)
+    workloads = _selected(plan(args.quick) + schedule_workloads(args.quick), args.only)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started in the background (SIG_IGN)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,9 @@ from aggregates.spec import WorkflowSpec, check_graph
 from aggregates.task_state import TaskStatus
 from aggregates.worker import Heartbeat, Worker
 from aggregates.workflow import Workflow
-from engine.history import HistoryEntry, PositionedEventLog, history_entry
+from engine.audit import AuditReads
+from engine.scheduling import Scheduling
+from engine.time_travel import PastReads
 
 Clock = Callable[[], datetime]
 SAVE_ATTEMPTS = 5
@@ -43,7 +45,7 @@ class Applied(StrEnum):
     UNCHANGED = "unchanged"
 
 
-class Ledgerflow(Application[UUID]):
+class Ledgerflow(PastReads, AuditReads, Scheduling, Application[UUID]):
     """One eventsourcing Application, one events table, one global position sequence."""
 
     name = "Ledgerflow"
@@ -230,18 +232,6 @@ class Ledgerflow(Application[UUID]):
                 continue  # a result was recorded meanwhile: cancel the newer state
             return run
         raise RunNotFoundError(run_id)
-
-    def run_history(
-        self, tenant: str, run_id: UUID, *, after_version: int = 0, limit: int = 500
-    ) -> list[HistoryEntry]:
-        """The run's events in order, with their global positions and metadata."""
-        self.get_run(tenant, run_id)
-        log = self.recorder
-        if not isinstance(log, PositionedEventLog):
-            msg = f"{type(log).__name__} cannot report event positions"
-            raise TypeError(msg)
-        rows = log.select_positioned_events(run_id, after_version=after_version, limit=limit)
-        return [history_entry(position, self.mapper.to_domain_event(e)) for position, e in rows]
 
     # Results
 

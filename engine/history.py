@@ -9,8 +9,8 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import StoredEvent
 
-# Event names that already start with their subject keep it; the rest get their aggregate's.
-_SUBJECTS = ("Task", "Schedule")
+from engine.event_types import flat_name
+
 _METADATA = frozenset(
     {
         "originator_id",
@@ -29,9 +29,39 @@ class PositionedEventLog(Protocol):
     """An event store that can say where in the global log each of an aggregate's events is."""
 
     def select_positioned_events(
-        self, originator_id: UUID, *, after_version: int, limit: int
+        self,
+        originator_id: UUID,
+        *,
+        after_version: int,
+        limit: int,
+        topics: Sequence[str] = (),
     ) -> Sequence[tuple[int, StoredEvent]]:
-        """The aggregate's events after `after_version`, each with its notification id."""
+        """The aggregate's events after `after_version` (of `topics` only, unless empty),
+        each with its notification id."""
+        ...
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which of a tenant's events the audit log lists: all, unless narrowed."""
+
+    actor: str | None = None
+    since: datetime | None = None
+    """At or after this instant."""
+    until: datetime | None = None
+    """Before this instant."""
+    topics: Sequence[str] = ()
+
+
+@runtime_checkable
+class AuditedEventLog(Protocol):
+    """An event store that can list a tenant's events across aggregates, by who and when."""
+
+    def select_audit_events(
+        self, tenant: str, where: AuditFilter, *, after_position: int, limit: int
+    ) -> Sequence[tuple[int, StoredEvent]]:
+        """The tenant's events after `after_position` that match `where`, in log order,
+        each with its notification id."""
         ...
 
 
@@ -47,12 +77,14 @@ class HistoryEntry:
     actor: str
     correlation_id: str
     data: dict[str, Any]
+    aggregate_id: UUID
+    aggregate: str
+    """The kind of thing that changed: `Run`, `Workflow`, `Worker`."""
 
 
 def flat_event_type(event: object) -> str:
     """`Run.TaskQueued` -> `TaskQueued`, `Run.Started` -> `RunStarted` (the API's names)."""
-    aggregate, _, name = type(event).__qualname__.rpartition(".")
-    return name if name.startswith(_SUBJECTS) else f"{aggregate}{name}"
+    return flat_name(type(event))
 
 
 def history_entry(position: int, event: DomainEventProtocol[Any]) -> HistoryEntry:
@@ -66,4 +98,6 @@ def history_entry(position: int, event: DomainEventProtocol[Any]) -> HistoryEntr
         actor=fields["actor"],
         correlation_id=fields["correlation_id"],
         data={key: value for key, value in fields.items() if key not in _METADATA},
+        aggregate_id=event.originator_id,
+        aggregate=type(event).__qualname__.partition(".")[0],
     )

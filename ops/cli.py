@@ -4,11 +4,13 @@ import argparse
 import dataclasses
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from gateways.cli.commands import add_commands, is_user_command, run_command
+from ops.history_admin import COMMANDS as HISTORY_ADMIN_COMMANDS
+from ops.history_admin import add_history_admin_commands, run_history_admin
 from ops.settings import Settings, SettingsError
 
 
@@ -77,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
         "built by another version; `up` runs it first.",
     )
     _add_projection_commands(commands)
+    _add_event_commands(commands)
+    add_history_admin_commands(commands)
     add_commands(commands)  # workflows, runs, workers, stats: over the HTTP API, no settings
     return parser
 
@@ -106,6 +110,32 @@ def _add_projection_commands(commands: "argparse._SubParsersAction[Any]") -> Non
     )
     rebuild.add_argument("names", nargs="*", metavar="NAME", help="attempts, runs, ...")
     rebuild.add_argument("--data-dir", type=Path, help="the --data-dir of a running `up`")
+
+
+def _add_event_commands(commands: "argparse._SubParsersAction[Any]") -> None:
+    events = commands.add_parser(
+        "events",
+        help="the outbound CloudEvents stream on JetStream",
+        description="Work on the events stream directly (LEDGERFLOW_DATABASE_URL and "
+        "LEDGERFLOW_NATS_URL, or the servers of a `ledgerflow up` with the same --data-dir).",
+    )
+    actions = events.add_subparsers(dest="action", required=True, metavar="ACTION")
+    republish = actions.add_parser(
+        "republish",
+        help="publish the log's events again from a position",
+        description="Re-fill the events stream from the event log, from POSITION up to the "
+        "log's current head, in log order. Copies still inside the stream's duplicate window "
+        "are de-duplicated; consumers de-duplicate older ones by CloudEvent id.",
+    )
+    republish.add_argument(
+        "--from",
+        dest="start",
+        type=int,
+        required=True,
+        metavar="POSITION",
+        help="the first log position to publish (1: the whole log)",
+    )
+    republish.add_argument("--data-dir", type=Path, help="the --data-dir of a running `up`")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -152,8 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ops.supervisor import up
 
         return up(settings)
-    if args.command == "projections":
-        return _projections(args, settings)
+    store_command = _STORE_COMMANDS.get(args.command)
+    if store_command is not None:  # admin commands on the store (and streams) directly
+        return store_command(args, settings)
     if args.command == "migrate":
         from ops.migrate import migrate
 
@@ -195,6 +226,36 @@ def _projections(args: argparse.Namespace, settings: Settings) -> int:
     except PersistenceError as error:
         print(f"ledgerflow: PostgreSQL: {error}", file=sys.stderr)
         return 1
+
+
+def _events(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.events import events_republish
+    from ops.supervisor import servers_of_up
+
+    settings = servers_of_up(settings)
+    if settings.database_url is None or settings.nats_url is None:
+        print(
+            "ledgerflow: no database or NATS: set LEDGERFLOW_DATABASE_URL and "
+            "LEDGERFLOW_NATS_URL, or give the --data-dir of a running `ledgerflow up` "
+            f"(looked in {settings.data_dir.resolve()})",
+            file=sys.stderr,
+        )
+        return 2
+    if args.start < 1:
+        print("ledgerflow: --from must be a log position, 1 or more", file=sys.stderr)
+        return 2
+    try:
+        return events_republish(settings, args.start)
+    except Exception as error:  # PostgreSQL or NATS unreachable: one line, no traceback
+        print(f"ledgerflow: cannot republish: {error!r}", file=sys.stderr)
+        return 1
+
+
+_STORE_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "projections": _projections,
+    "events": _events,
+    **dict.fromkeys(HISTORY_ADMIN_COMMANDS, run_history_admin),
+}
 
 
 if __name__ == "__main__":

@@ -6,12 +6,16 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+
+from ops.audit_queries import AuditedRecorder
+from ops.hash_chain import ChainedRecorder
 
 RECORDER_TOPIC = "ops.event_store:PositionedPostgresRecorder"
 
 
-class PositionedPostgresRecorder(PostgresApplicationRecorder):
+class PositionedPostgresRecorder(AuditedRecorder, ChainedRecorder, PostgresApplicationRecorder):
     """The library's recorder, plus one aggregate's events with their global positions.
 
     Its insert function locks the events table like the library's plain insert path does.
@@ -40,24 +44,31 @@ class PositionedPostgresRecorder(PostgresApplicationRecorder):
         ).format()
 
     def select_positioned_events(
-        self, originator_id: UUID, *, after_version: int, limit: int
+        self,
+        originator_id: UUID,
+        *,
+        after_version: int,
+        limit: int,
+        topics: Sequence[str] = (),
     ) -> Sequence[tuple[int, StoredEvent]]:
         statement = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state "
             "FROM {schema}.{table} WHERE originator_id = %s AND originator_version > %s "
+            "AND (cardinality(%s::text[]) = 0 OR topic = ANY(%s::text[])) "
             "ORDER BY originator_version LIMIT %s"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        wanted = list(topics)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, (originator_id, after_version, limit), prepare=True)
-            return [
-                (
-                    row["notification_id"],
-                    StoredEvent(
-                        originator_id=row["originator_id"],
-                        originator_version=row["originator_version"],
-                        topic=row["topic"],
-                        state=bytes(row["state"]),
-                    ),
-                )
-                for row in curs.fetchall()
-            ]
+            curs.execute(
+                statement, (originator_id, after_version, wanted, wanted, limit), prepare=True
+            )
+            return [(row["notification_id"], _stored(row)) for row in curs.fetchall()]
+
+
+def _stored(row: DictRow) -> StoredEvent:
+    return StoredEvent(
+        originator_id=row["originator_id"],
+        originator_version=row["originator_version"],
+        topic=row["topic"],
+        state=bytes(row["state"]),
+    )

@@ -8,6 +8,7 @@ from ops.settings import Settings, SettingsError
 from ops.system import (
     CANCEL_RELAY_TRACKING_TABLE,
     DISPATCHER_TRACKING_TABLE,
+    EVENT_RELAY_TRACKING_TABLE,
     build_rebuilder,
     build_tracking,
     read_models,
@@ -35,6 +36,7 @@ def migrate(settings: Settings) -> None:
             try:
                 build_tracking(engine, DISPATCHER_TRACKING_TABLE).create_table()
                 build_tracking(engine, CANCEL_RELAY_TRACKING_TABLE).create_table()
+                build_tracking(engine, EVENT_RELAY_TRACKING_TABLE).create_table()
                 build_rebuilder(engine).ensure_current(read_models())
             finally:
                 engine.close()

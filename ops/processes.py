@@ -14,8 +14,11 @@ from nats.js import JetStreamContext
 
 from engine.application import Ledgerflow
 from gateways.http.app import create_app
+from gateways.http.event_stream import EventStreaming
 from gateways.http.health import Readiness
+from gateways.scheduler import Scheduler
 from gateways.timers import Timers
+from ops.events import build_event_relay
 from ops.settings import SUPERVISOR_PID_VARIABLE, Settings
 from ops.system import (
     CANCEL_RELAY_TRACKING_TABLE,
@@ -26,6 +29,7 @@ from ops.system import (
     build_projection_status,
     build_rebuilder,
     build_runs_view,
+    build_schedules_view,
     build_statistics_view,
     build_tracking,
     connect_nats,
@@ -85,15 +89,16 @@ async def _stop_when_orphaned(stop: asyncio.Event) -> None:
         await asyncio.sleep(1.0)
 
 
-ENGINE_HELD_CONNECTIONS = 2 + 2 * len(read_models())
+ENGINE_HELD_CONNECTIONS = 2 + 2 * (len(read_models()) + 1)
 """Pooled connections the engine process holds for its lifetime: the dispatcher's and the
-cancel relay's log subscriptions, and each read model's subscription and lock."""
+cancel relay's log subscriptions, and each read model's and the event relay's subscription
+and lock."""
 
 
 async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
-    """The log followers (dispatcher, cancel relay, a projection per read model), the result
-    recorder, the liveness monitor, the dead-letter handler and the driving loops
-    (timers, reconciler), sharing one Application and one NATS connection."""
+    """The log followers (dispatcher, cancel relay, event relay, a projection per read model),
+    the result recorder, the liveness monitor, the dead-letter handler and the driving loops
+    (timers, cron scheduler, reconciler), sharing one Application and one NATS connection."""
     engine = build_engine(_with_room_for_followers(settings))
     nc = await connect_nats(settings, "engine")
     try:
@@ -107,6 +112,7 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
         projections = [build_projection(engine, model) for model in read_models()]
         view = build_attempts_view(engine)
         timers = Timers(engine, view)
+        scheduler = Scheduler(engine, build_schedules_view(engine))
         reconciler = Reconciler(engine, view, js, subjects)
         liveness = LivenessMonitor(
             engine,
@@ -121,16 +127,19 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
         cancel_relay = CancelRelay(
             engine, build_tracking(engine, CANCEL_RELAY_TRACKING_TABLE), js, nc, subjects
         )
+        event_relay = await build_event_relay(engine, nc, js, settings)
         logger.info("engine started (dispatcher at position %d)", dispatcher.position)
         await asyncio.gather(
             dispatcher.run(stop),
             recorder.run(stop),
             *(projection.run(stop) for projection in projections),
             timers.run(stop),
+            scheduler.run(stop),
             reconciler.run(stop),
             liveness.run(stop),
             dead_letters.run(stop),
             cancel_relay.run(stop),
+            event_relay.run(stop),
         )
     finally:
         await nc.drain()
@@ -183,6 +192,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     engine = build_engine(settings, statement_timeout=API_STATEMENT_TIMEOUT_SECONDS)
     nc = await connect_nats(settings, "api")
     attempts, runs = build_attempts_view(engine), build_runs_view(engine)
+    streaming = EventStreaming()
     app = create_app(
         engine,
         _readiness(engine, nc),
@@ -192,6 +202,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
         attempts=attempts.attempts_of,
         statistics=build_statistics_view(engine).buckets,
         projections=build_projection_status(engine),
+        event_streaming=streaming,
     )
     config = uvicorn.Config(
         app,
@@ -203,10 +214,12 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     )
     server = uvicorn.Server(config)
     watcher = asyncio.create_task(_exit_on(stop, server))
+    closer = asyncio.create_task(_close_streams_on_exit(server, streaming))
     try:
         await server.serve()
     finally:
         watcher.cancel()
+        closer.cancel()
         await nc.close()
         engine.close()
 
@@ -214,6 +227,14 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
 async def _exit_on(stop: asyncio.Event, server: uvicorn.Server) -> None:
     await stop.wait()
     server.should_exit = True
+
+
+async def _close_streams_on_exit(server: uvicorn.Server, streaming: EventStreaming) -> None:
+    """End the Server-Sent Event streams as soon as uvicorn starts to shut down (on SIGTERM,
+    say): it waits for open responses, and a stream would otherwise hold it to its timeout."""
+    while not server.should_exit:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
+        await asyncio.sleep(0.1)
+    streaming.close()
 
 
 def _readiness(engine: Ledgerflow, nc: NatsClient) -> Callable[[], Awaitable[Readiness]]:

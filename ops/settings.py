@@ -46,6 +46,10 @@ class Settings:
     """Seconds a stopping worker waits for its attempts before handing them back."""
     pool_size: int = 10
     log_level: str = "info"
+    events_max_age_seconds: float = 7 * 24 * 3600.0
+    """How long the events stream keeps a CloudEvent (the oldest go first)."""
+    events_max_bytes: int = 1024**3
+    """How many bytes of CloudEvents the events stream keeps (the oldest go first)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -89,6 +93,18 @@ class Settings:
             ),
             pool_size=_integer("LEDGERFLOW_POOL_SIZE", get("POOL_SIZE"), 10, 2, 200),
             log_level=(get("LOG_LEVEL") or defaults.log_level).lower(),
+            events_max_age_seconds=_seconds(
+                "LEDGERFLOW_EVENTS_MAX_AGE_SECONDS",
+                get("EVENTS_MAX_AGE_SECONDS"),
+                defaults.events_max_age_seconds,
+            ),
+            events_max_bytes=_integer(
+                "LEDGERFLOW_EVENTS_MAX_BYTES",
+                get("EVENTS_MAX_BYTES"),
+                defaults.events_max_bytes,
+                1024 * 1024,
+                2**62,
+            ),
         )
         settings.check()
         return settings
@@ -128,6 +144,12 @@ class Settings:
             msg = (
                 f"LEDGERFLOW_HEARTBEAT_SECONDS: {self.heartbeat_seconds} is out of range "
                 f"0.1..{_MAX_HEARTBEAT_SECONDS:g}"
+            )
+            raise SettingsError(msg)
+        if not 1.0 <= self.events_max_age_seconds <= _MAX_EVENTS_AGE_SECONDS:  # NaN fails too
+            msg = (
+                f"LEDGERFLOW_EVENTS_MAX_AGE_SECONDS: {self.events_max_age_seconds} is out of "
+                f"range 1..{_MAX_EVENTS_AGE_SECONDS:g}"
             )
             raise SettingsError(msg)
         if self.database_url is not None:
@@ -182,6 +204,7 @@ def _integer(name: str, raw: str | None, default: int, low: int, high: int) -> i
 
 
 _MAX_HEARTBEAT_SECONDS = 300.0
+_MAX_EVENTS_AGE_SECONDS = 100 * 365 * 24 * 3600.0
 
 
 def _seconds(name: str, raw: str | None, default: float) -> float:

@@ -17,6 +17,8 @@ from projections.rebuild import Rebuilder
 from projections.runs.projection import RUNS
 from projections.runs.tables import RunsTables
 from projections.runs.view import RunsView
+from projections.schedules.projection import SCHEDULES
+from projections.schedules.view import SchedulesView
 from projections.statistics.projection import STATISTICS
 from projections.statistics.tables import StatisticsTables
 from projections.statistics.view import StatisticsView
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 DISPATCHER_TRACKING_TABLE = "dispatcher_tracking"
 CANCEL_RELAY_TRACKING_TABLE = "cancel_relay_tracking"
+EVENT_RELAY_TRACKING_TABLE = "event_relay_tracking"
 
 
 def build_engine(settings: Settings, statement_timeout: float | None = None) -> Ledgerflow:
@@ -73,6 +76,10 @@ def build_statistics_view(engine: Ledgerflow) -> StatisticsView:
     return StatisticsView(_datastore(engine), engine.name)
 
 
+def build_schedules_view(engine: Ledgerflow) -> SchedulesView:
+    return SchedulesView(_datastore(engine), engine.name)
+
+
 def _datastore(engine: Ledgerflow) -> PostgresDatastore:
     factory = engine.factory
     if not isinstance(factory, PostgresFactory):
@@ -111,7 +118,7 @@ async def connect_nats(settings: Settings, name: str) -> NatsClient:
 
 def read_models() -> tuple[ReadModel, ...]:
     """Every projection of the log, in the order they are rebuilt and reported."""
-    return (ATTEMPTS, RUNS, STATISTICS)
+    return (ATTEMPTS, RUNS, STATISTICS, SCHEDULES)
 
 
 def build_projection(engine: Ledgerflow, model: ReadModel) -> TrackedProjection:

@@ -16,6 +16,7 @@ from psycopg.sql import SQL, Identifier
 from projections.change_tables import ChangeTables
 from projections.follower import advisory_lock_key
 from projections.read_model import ReadModel
+from projections.verification import Verified, compared, table_rows
 from projections.versions import create_versions_table, record_version, recorded_versions
 
 logger = logging.getLogger(__name__)
@@ -106,11 +107,44 @@ class Rebuilder:
         )  # fmt: skip
         return rebuilt
 
-    def _replay(self, model: ReadModel, tables: ChangeTables) -> tuple[int, int]:
-        """Apply the log to `tables` up to its head as it moves; (position reached, events)."""
+    def verify(self, models: Sequence[ReadModel]) -> list[Verified]:
+        """Replay each of `models` from position 0 into scratch tables (never swapped in) and
+        compare them row by row with the live tables at the live tables' position."""
+        with self._exclusive():
+            return [self._verify(model) for model in models]
+
+    def _verify(self, model: ReadModel) -> Verified:
+        schema = f"{self._datastore.schema}_verify_{model.name}"[:63]
+        self._execute(SQL("DROP SCHEMA IF EXISTS {0} CASCADE; CREATE SCHEMA {0}"), schema)
+        scratch = self._scratch(schema)
+        try:
+            tables = model.tables(scratch)
+            tables.create_table()
+            compared_tables = tables.tables[:-1]
+            with self._datastore.get_connection() as conn, conn.transaction():
+                cursor = conn.cursor()
+                # One snapshot: the live rows and the position they were built to agree.
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                position = _live_position(cursor, self._datastore.schema, tables)
+                live = [table_rows(cursor, self._datastore.schema, t) for t in compared_tables]
+            self._replay(model, tables, stop=position)
+            with scratch.transaction(commit=False) as cursor:
+                replayed = [table_rows(cursor, schema, t) for t in compared_tables]
+        finally:
+            scratch.close()
+            self._execute(SQL("DROP SCHEMA IF EXISTS {0} CASCADE"), schema)
+        return compared(model.name, position, compared_tables, live, replayed)
+
+    def _replay(
+        self, model: ReadModel, tables: ChangeTables, stop: int | None = None
+    ) -> tuple[int, int]:
+        """Apply the log to `tables` up to `stop`, else up to its head as it moves;
+        (position reached, events)."""
         position = events = 0
         topics = sorted(model.topics)
-        while (head := self._log.max_notification_id() or 0) > position:
+        while (
+            head := stop if stop is not None else self._log.max_notification_id() or 0
+        ) > position:
             batch = self._log.select_notifications(
                 start=position + 1, limit=self._batch_size, stop=head, topics=topics
             )
@@ -146,6 +180,24 @@ class Rebuilder:
     def _execute(self, statement: SQL, schema: str) -> None:
         with self._datastore.transaction(commit=True) as cursor:
             cursor.execute(statement.format(Identifier(schema)))
+
+
+def _live_position(cursor: Cursor[DictRow], schema: str, tables: ChangeTables) -> int:
+    """The live read model's tracked position, in the caller's snapshot (0: none yet)."""
+    cursor.execute(
+        SQL("SELECT to_regclass(%s) IS NOT NULL AS present"),
+        (f'"{schema}"."{tables.tracking_table_name}"',),
+    )
+    row = cursor.fetchone()
+    if row is None or not row["present"]:
+        return 0
+    cursor.execute(
+        SQL("SELECT max(notification_id) AS position FROM {}.{}").format(
+            Identifier(schema), Identifier(tables.tracking_table_name)
+        )
+    )
+    row = cursor.fetchone()
+    return int(row["position"] or 0) if row else 0
 
 
 def _present(cursor: Cursor[DictRow], schema: str, tables: Sequence[str]) -> list[str]:

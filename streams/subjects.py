@@ -75,6 +75,20 @@ class Subjects:
         """A JetStream key-value bucket of cancelled run ids, checked by workers before a start."""
         return f"{self._stream_stem}_CANCELLED_RUNS"
 
+    # Events: every domain event as a CloudEvent, by tenant, aggregate and event (limits
+    # retention: other systems read it from any position).
+    @property
+    def events_stream(self) -> str:
+        return f"{self._stream_stem}_EVENTS"
+
+    @property
+    def events_wildcard(self) -> str:
+        return f"{self.prefix}.events.>"
+
+    def events(self, tenant: str, aggregate: str, event: str) -> str:
+        """`ledgerflow.events.<tenant>.<aggregate>.<event>`, e.g. `...default.run.task_queued`."""
+        return f"{self.prefix}.events.{tenant}.{aggregate}.{event}"
+
     # Dead letters: copies of messages that exhausted their deliveries.
     def parked(self, stream: str) -> str:
         return f"{self.prefix}.parked.{stream}"

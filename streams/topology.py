@@ -1,5 +1,7 @@
 """Declares the JetStream streams and durable consumers, idempotently, before anything flows."""
 
+from dataclasses import dataclass
+
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -57,6 +59,37 @@ async def declare_streams(js: JetStreamContext, subjects: Subjects) -> None:
         )
     await declare_dead_letters(js, subjects)
     await declare_cancelled_runs(js, subjects)
+
+
+@dataclass(frozen=True)
+class EventsRetention:
+    """How long and how much of the events stream JetStream keeps (the oldest go first)."""
+
+    max_age_seconds: float
+    max_bytes: int
+
+
+async def declare_events_stream(
+    js: JetStreamContext, subjects: Subjects, retention: EventsRetention
+) -> None:
+    """The stream of CloudEvents other systems read from any position (limits retention).
+
+    Only the engine declares it (with the configured retention), so a worker never rewrites it.
+    """
+    await _declare_stream(
+        js,
+        StreamConfig(
+            name=subjects.events_stream,
+            subjects=[subjects.events_wildcard],
+            retention=RetentionPolicy.LIMITS,
+            discard=DiscardPolicy.OLD,
+            storage=StorageType.FILE,
+            max_age=retention.max_age_seconds,
+            max_bytes=retention.max_bytes,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            max_msg_size=MAX_MESSAGE_BYTES,
+        ),
+    )
 
 
 async def _declare_stream(js: JetStreamContext, config: StreamConfig) -> None:

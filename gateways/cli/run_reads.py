@@ -1,14 +1,12 @@
-"""`ledgerflow runs get|list|history|tasks`: a run, lists of runs, a run's events and attempts."""
+"""`ledgerflow runs get|list|tasks`: a run, lists of runs, and a run's attempts."""
 
 import argparse
 from typing import TYPE_CHECKING
 
 from gateways.cli.output import show, show_page
-from gateways.cli.tables import cell, duration, fields, table
+from gateways.cli.tables import duration, fields, table
 from gateways.client.pages import Page
-from gateways.client.views import Attempt, Event, Run, RunSummary
-
-_EVENT_DETAILS = ("task", "attempt", "worker", "exit_code", "cause", "reason", "error")
+from gateways.client.views import Attempt, Run, RunSummary
 
 if TYPE_CHECKING:
     from gateways.client.api import LedgerflowClient
@@ -86,36 +84,6 @@ def _runs_table(runs: list[RunSummary]) -> str:
             for run in runs
         ],
     )
-
-
-def history(client: "LedgerflowClient", args: argparse.Namespace) -> int:
-    events = list(client.iter_run_events(args.run_id, limit=500))
-    page: Page[Event] = {"items": events, "next_cursor": None}
-    show(args, page, lambda: _history_table(events))
-    return 0
-
-
-def _history_table(events: list[Event]) -> str:
-    return table(
-        ["position", "version", "time", "type", "actor", "details"],
-        [
-            (
-                event["position"],
-                event["version"],
-                event["timestamp"],
-                event["type"],
-                event["actor"],
-                _details(event),
-            )
-            for event in events
-        ],
-    )
-
-
-def _details(event: Event) -> str:
-    data = event["data"]
-    shown = [f"{key}={cell(data[key])}" for key in _EVENT_DETAILS if data.get(key) is not None]
-    return " ".join(shown)
 
 
 def tasks(client: "LedgerflowClient", args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from gateways.cli import run_reads
 from gateways.cli.arguments import input_pair, instant, page_options, run_id, seconds
 from gateways.cli.documents import read_object
 from gateways.cli.output import show
+from gateways.cli.run_history import add_history_commands
 from gateways.client.views import Run
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ RUN_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 def add_run_commands(commands: "Subparsers", common: argparse.ArgumentParser) -> None:
-    """`runs start|get|list|cancel|retry|history|tasks|wait` under `commands`."""
+    """`runs start|get|list|cancel|retry|history|events|replay|tasks|wait` under `commands`."""
     runs = commands.add_parser(
         "runs",
         help="start, list, inspect, cancel, retry and wait for runs (over the HTTP API)",
@@ -28,13 +29,13 @@ def add_run_commands(commands: "Subparsers", common: argparse.ArgumentParser) ->
     _add_list(actions, common)
     for name, summary, handler in (
         ("get", "show a run and its tasks (read from its own events)", run_reads.get),
-        ("history", "every event of a run, oldest first, with its position", run_reads.history),
         ("tasks", "every attempt of a run's tasks: timings, workers, errors", run_reads.tasks),
         ("retry", "start a new run reusing a failed or cancelled run's successes", _retry),
     ):
         parser = actions.add_parser(name, parents=[common], help=summary, description=summary)
         parser.add_argument("run_id", type=run_id, metavar="RUN_ID")
         parser.set_defaults(api_command=handler)
+    add_history_commands(actions, common)
     cancel = actions.add_parser(
         "cancel",
         parents=[common],

@@ -21,6 +21,7 @@ from gateways.client.views import (
     Run,
     RunSummary,
     StatisticsBucket,
+    Timeline,
     Worker,
     WorkflowApplied,
     WorkflowDefinition,
@@ -170,9 +171,17 @@ class LedgerflowClient:
         body = {"workflow": dict(spec), "inputs": dict(inputs or {})}
         return cast(Run, self._call("POST", "/v1/runs", body=body, key=idempotency_key))
 
-    def get_run(self, run_id: RunId) -> Run:
-        """The run and its tasks, read from the run's own events (strongly consistent)."""
-        return cast(Run, self._call("GET", _path("runs", str(run_id))))
+    def get_run(
+        self,
+        run_id: RunId,
+        *,
+        as_of_version: int | None = None,
+        as_of: Instant | None = None,
+    ) -> Run:
+        """The run and its tasks, read from the run's own events (strongly consistent); with
+        `as_of_version` or `as_of`, as it stood after that event or at that instant."""
+        params = {"as_of_version": as_of_version, "as_of": _instant(as_of)}
+        return cast(Run, self._call("GET", _path("runs", str(run_id)), params))
 
     def list_runs(
         self,
@@ -216,14 +225,24 @@ class LedgerflowClient:
         after: int | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        types: Sequence[str] | None = None,
     ) -> Page[Event]:
-        """A page of the run's history, oldest first; `after` is a run version."""
-        params = {"after": after, "limit": limit, "cursor": cursor}
+        """A page of the run's history, oldest first; `after` is a run version, `types`
+        keeps only events of those flat types."""
+        params = {"after": after, "limit": limit, "cursor": cursor, "type": _values(types)}
         path = _path("runs", str(run_id), "events")
         return cast(Page[Event], self._call("GET", path, params))
 
-    def iter_run_events(self, run_id: RunId, *, limit: int | None = None) -> Iterator[Event]:
-        return follow(lambda cursor: self.run_events(run_id, limit=limit, cursor=cursor))
+    def iter_run_events(
+        self, run_id: RunId, *, limit: int | None = None, types: Sequence[str] | None = None
+    ) -> Iterator[Event]:
+        return follow(
+            lambda cursor: self.run_events(run_id, limit=limit, cursor=cursor, types=types)
+        )
+
+    def run_timeline(self, run_id: RunId) -> Timeline:
+        """The run's history told in words, and each task's waiting and running time."""
+        return cast(Timeline, self._call("GET", _path("runs", str(run_id), "timeline")))
 
     def run_tasks(self, run_id: RunId) -> list[Attempt]:
         """Every attempt of every task of the run, in definition order."""

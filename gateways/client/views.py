@@ -41,6 +41,7 @@ class Run(TypedDict):
     """A run of a pinned workflow version, with its tasks in definition order."""
 
     id: str
+    version: int
     workflow: str
     workflow_version: int
     status: str
@@ -104,6 +105,38 @@ class Event(TypedDict):
     actor: str
     correlation_id: str
     data: dict[str, Any]
+
+
+class TimelineStep(TypedDict):
+    """One event of a run, told in words."""
+
+    version: int
+    position: int
+    at: str
+    type: str
+    task: str | None
+    actor: str
+    text: str
+    since_previous_ms: int
+    since_start_ms: int
+
+
+class TaskTimes(TypedDict):
+    """Where one task's time went, over all its attempts."""
+
+    task: str
+    attempts: int
+    status: str
+    waiting_ms: int
+    running_ms: int
+
+
+class Timeline(TypedDict):
+    """A run's whole history in words, and each task's waiting and running time."""
+
+    items: list[TimelineStep]
+    tasks: list[TaskTimes]
+    next_cursor: None
 
 
 class WorkflowDefinition(TypedDict):

@@ -8,7 +8,11 @@ from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 
 from engine.application import Ledgerflow
+from engine.event_feed import EventFeed
 from gateways.http.allow import allow_every_method
+from gateways.http.audit import AuditController
+from gateways.http.event_stream import EventStreaming
+from gateways.http.events import EventController
 from gateways.http.health import HealthController, ReadinessProbe
 from gateways.http.limits import (
     DEFAULT_MAX_BODY_BYTES,
@@ -20,8 +24,10 @@ from gateways.http.openapi import openapi_config
 from gateways.http.origin import REQUEST_ID_HEADER, echo_request_id, origin_of, tenant_of
 from gateways.http.problems import exception_handlers
 from gateways.http.projections import ProjectionController, ProjectionStatuses
+from gateways.http.run_history import RunHistoryController
 from gateways.http.run_lists import RunListController, RunListing, TaskAttempts
 from gateways.http.runs import RunController
+from gateways.http.schedules import ScheduleController
 from gateways.http.statistics import StatisticsController, StatisticsListing
 from gateways.http.workers import WorkerController, WorkerDirectory
 from gateways.http.workflow_lists import WorkflowListing, list_workflows
@@ -42,10 +48,12 @@ def create_app(
     projections: ProjectionStatuses,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
+    event_streaming: EventStreaming | None = None,
 ) -> Litestar:
     """The Litestar app serving `engine`; `readiness` says whether PostgreSQL and NATS are up,
     `workers` lists the worker registry; `runs`, `workflows`, `attempts` and `statistics` list
-    the read models (eventually consistent with the log), and `projections` reports their lag."""
+    the read models (eventually consistent with the log), and `projections` reports their lag;
+    `event_streaming` paces Server-Sent Event responses (`close()` it to end them on shutdown)."""
     return Litestar(
         route_handlers=[
             # One router for both: Litestar cannot add a handler to a path that an earlier
@@ -53,9 +61,13 @@ def create_app(
             Router(path="/", route_handlers=[WorkflowController, list_workflows]),
             # POST /v1/runs (ad-hoc runs) and GET /v1/runs share a path: one router, likewise.
             Router(path="/", route_handlers=[RunController, RunListController]),
+            RunHistoryController,  # its own paths (/v1/runs/{run_id}/events, /timeline)
             StatisticsController,  # its own path (/v1/workflows/{name}/statistics): no clash
+            ScheduleController,  # .../{name}/schedule and .../{name}/backfill: no clash either
             WorkerController,
             ProjectionController,
+            EventController,
+            AuditController,
             HealthController,
         ],
         dependencies={
@@ -70,6 +82,12 @@ def create_app(
             ),
             "projection_statuses": Provide(
                 _constant(projections), use_cache=True, sync_to_thread=False
+            ),
+            "event_feed": Provide(
+                _constant(EventFeed(engine)), use_cache=True, sync_to_thread=False
+            ),
+            "event_streaming": Provide(
+                _constant(event_streaming or EventStreaming()), use_cache=True, sync_to_thread=False
             ),
             "tenant": Provide(tenant_of, sync_to_thread=False),
             "origin": Provide(origin_of, sync_to_thread=False),

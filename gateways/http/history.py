@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar.exceptions import ValidationException
+from litestar.openapi.spec import Example
 from litestar.params import QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.event_types import RUN_EVENTS
 from engine.history import HistoryEntry
 
 DEFAULT_PAGE_SIZE = 50
@@ -34,6 +36,36 @@ Limit = Annotated[
     int,
     QueryParameter(ge=1, le=MAX_PAGE_SIZE, description=f"Events per page, 1-{MAX_PAGE_SIZE}."),
 ]
+MAX_TYPES = 50
+
+
+def _array_of(names: list[str]) -> dict[str, object]:
+    return {"type": "array", "items": {"type": "string", "enum": names}, "maxItems": MAX_TYPES}
+
+
+Types = Annotated[
+    list[str] | None,
+    QueryParameter(
+        name="type",
+        max_items=MAX_TYPES,
+        description="Only events of these types, by flat name (`TaskFailed`, `RunStarted`...); "
+        "repeat the parameter for several. An unknown type is a 422.",
+        # The names come from the aggregate, so the document lists them as an enum.
+        schema_extra={"oneOf": [_array_of(list(RUN_EVENTS)), {"type": "null"}]},
+        examples=[
+            Example(summary="Failures and retries", value=["TaskFailed", "TaskRetryScheduled"])
+        ],
+    ),
+]
+
+
+def known_types(types: list[str] | None) -> tuple[str, ...]:
+    """The distinct `type` filters, each a run event's flat name; a 422 at `type` otherwise."""
+    unknown = sorted(set(types or ()) - set(RUN_EVENTS))
+    if unknown:
+        known = ", ".join(RUN_EVENTS)
+        raise _invalid("type", f"unknown event type(s) {', '.join(unknown)}; known: {known}")
+    return tuple(dict.fromkeys(types or ()))
 
 
 class EventView(BaseModel):

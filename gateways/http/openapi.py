@@ -133,5 +133,6 @@ def openapi_config() -> OpenAPIConfig:
             Tag(name="runs", description="Executions of workflows and their history."),
             Tag(name="health", description="Liveness and readiness probes."),
             Tag(name="projections", description="The read models' lag behind the event log."),
+            Tag(name="audit", description="Who did what and when, from the event log."),
         ],
     )

@@ -61,13 +61,26 @@ WorkflowCursor = Annotated[
         examples=[Example(summary="A cursor from a previous page", value=_NAME_CURSOR_EXAMPLE)],
     ),
 ]
+AsOf = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=64,
+        format="date-time",
+        description="Show it as it stood at this RFC 3339 instant (with a time zone), rebuilt "
+        "from the events recorded until then.",
+        examples=[Example(summary="A UTC instant", value="2026-05-01T12:00:00Z")],
+    ),
+]
 
 _RUNS = b"r1"
 _WORKFLOWS = b"w1"
 _BUCKETS = b"b1"
+_AUDIT = b"a1"
+_EVENTS = b"e1"
 _CHECKSUM_BYTES = 6
 _RUN_POSITION = struct.Struct(">q16s")  # microseconds since the epoch, then the run id
 _BUCKET_POSITION = struct.Struct(">q")  # the bucket's start, microseconds since the epoch
+_LOG_POSITION = struct.Struct(">q")  # a position in the event log
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -119,6 +132,44 @@ def bucket_before(cursor: str) -> datetime:
         return _EPOCH + timedelta(microseconds=micros)
     except OverflowError:
         raise invalid_query("cursor", "is not a cursor of this list") from None
+
+
+def event_cursor(position: int) -> str:
+    """The cursor of a page of the event log that ends at `position`."""
+    return _seal(_EVENTS, _LOG_POSITION.pack(position))
+
+
+def event_after(cursor: str) -> int:
+    """The log position an events cursor continues after; a 422 naming `cursor` if it is not
+    one."""
+    payload = _open(_EVENTS, cursor)
+    if len(payload) != _LOG_POSITION.size:
+        raise invalid_query("cursor", "is not a cursor of this list")
+    (position,) = _LOG_POSITION.unpack(payload)
+    if position < 0:
+        raise invalid_query("cursor", "is not a cursor of this list")
+    return int(position)
+
+
+def audit_cursor(position: int) -> str:
+    """The cursor of a page of the audit log that ends at log `position`."""
+    return _seal(_AUDIT, _LOG_POSITION.pack(position))
+
+
+def audit_after(cursor: str) -> int:
+    """The log position an audit cursor continues after; a 422 naming `cursor` if it is not
+    one."""
+    return _log_position(_AUDIT, cursor)
+
+
+def _log_position(kind: bytes, cursor: str) -> int:
+    payload = _open(kind, cursor)
+    if len(payload) != _LOG_POSITION.size:
+        raise invalid_query("cursor", "is not a cursor of this list")
+    (position,) = _LOG_POSITION.unpack(payload)
+    if position < 0:
+        raise invalid_query("cursor", "is not a cursor of this list")
+    return int(position)
 
 
 def query_instant(key: str, value: str | None) -> datetime | None:

@@ -18,7 +18,10 @@ from litestar.typing import FieldDefinition
 from aggregates.errors import (
     DomainError,
     IdempotencyKeyReusedError,
+    InvalidBackfillError,
     InvalidWorkflowError,
+    NoScheduleError,
+    OutsideHistoryError,
     RunAlreadyFinishedError,
     RunNotFoundError,
     RunNotRetryableError,
@@ -68,6 +71,7 @@ INTERNAL = ProblemKind(500, "internal-error", "Internal server error")
 _DOMAIN_KINDS: dict[type[DomainError], ProblemKind] = {
     WorkflowNotFoundError: ProblemKind(404, "workflow-not-found", "Workflow not found"),
     RunNotFoundError: ProblemKind(404, "run-not-found", "Run not found"),
+    NoScheduleError: ProblemKind(404, "schedule-not-found", "The workflow has no schedule"),
     WorkflowAlreadyExistsError: ProblemKind(409, "workflow-exists", "Workflow already exists"),
     WorkflowRetiredError: ProblemKind(409, "workflow-retired", "Workflow retired"),
     IdempotencyKeyReusedError: ProblemKind(
@@ -124,6 +128,8 @@ def exception_handlers(*, max_body_bytes: int) -> ExceptionHandlersMap:
         InternalServerException: _misfiled_validation_or_internal,
         HTTPException: http_error,
         InvalidWorkflowError: _invalid_workflow,
+        InvalidBackfillError: _invalid_backfill,
+        OutsideHistoryError: _outside_history,
         DomainError: _domain_error,
         UnsupportedBodyTypeError: _unsupported_body_type,
         MalformedJSONError: _malformed_json,
@@ -157,6 +163,16 @@ def _invalid_workflow(request: AnyRequest, exc: InvalidWorkflowError) -> Respons
     field = handler.opt.get(SPEC_AT) if handler is not None else None
     errors = [(p.loc if field is None else f"{field}.{p.loc}", p.msg) for p in exc.problems]
     return problem(INVALID_WORKFLOW, f"{len(errors)} problem(s) in the task graph", errors)
+
+
+def _outside_history(request: AnyRequest, exc: OutsideHistoryError) -> Response[Any]:
+    errors = [(p.loc, p.msg) for p in exc.problems]
+    return problem(VALIDATION_FAILED, f"{len(errors)} field(s) are not valid", errors)
+
+
+def _invalid_backfill(request: AnyRequest, exc: InvalidBackfillError) -> Response[Any]:
+    errors = [(p.loc, p.msg) for p in exc.problems]
+    return problem(VALIDATION_FAILED, f"{len(errors)} field(s) are not valid", errors)
 
 
 def _domain_error(request: AnyRequest, exc: DomainError) -> Response[Any]:

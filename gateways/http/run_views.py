@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar.openapi.spec import Example
+from litestar.params import QueryParameter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aggregates.run import Run, RunStatus
@@ -15,6 +16,15 @@ from gateways.http.paths import run_events_path, run_path
 MAX_INPUTS_BYTES = 256 * 1024
 MAX_REASON_LENGTH = 1024
 DEFAULT_CANCEL_REASON = "cancelled through the API"
+
+AsOfVersion = Annotated[
+    int | None,
+    QueryParameter(
+        ge=1,
+        description="Show the run as it stood after its N-th event (1 is `RunStarted`).",
+        examples=[Example(summary="After its third event", value=3)],
+    ),
+]
 
 START_EXAMPLES = [
     Example(summary="With inputs", value={"inputs": {"date": "2024-05-01", "dry_run": False}}),
@@ -164,6 +174,9 @@ class RunView(_View):
     """A run of a pinned workflow version, with its tasks in definition order."""
 
     id: Annotated[str, Field(examples=["0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10"])]
+    version: Annotated[
+        int, Field(description="The run's version: how many events it has.", examples=[7])
+    ]
     workflow: Annotated[str, Field(examples=["nightly-etl"])]
     workflow_version: Annotated[
         int, Field(description="0 for an ad-hoc run (no registered version).", examples=[2])
@@ -185,6 +198,7 @@ class RunView(_View):
     def of(cls, run: Run) -> "RunView":
         return cls(
             id=str(run.id),
+            version=run.version,
             workflow=run.workflow,
             workflow_version=run.workflow_version,
             status=run.status,

@@ -1,4 +1,5 @@
-"""The runs resource: start a run (of a workflow or ad hoc), read, cancel, retry, page history."""
+"""The runs resource: start a run (of a workflow or ad hoc), read (now or as of the past),
+cancel and retry."""
 
 from typing import Annotated
 
@@ -10,21 +11,15 @@ from litestar.params import Body, HeaderParameter
 
 from aggregates.provenance import Origin
 from engine.application import Ledgerflow
-from gateways.http.history import (
-    DEFAULT_PAGE_SIZE,
-    After,
-    Cursor,
-    HistoryPage,
-    Limit,
-    after_version,
-)
 from gateways.http.openapi import OptionalBodyOperation, problem_responses
+from gateways.http.pages import AsOf, invalid_query, query_instant
 from gateways.http.paths import RunId, WorkflowName, run_path
 from gateways.http.problems import SPEC_AT
 from gateways.http.run_views import (
     ADHOC_EXAMPLES,
     CANCEL_EXAMPLES,
     START_EXAMPLES,
+    AsOfVersion,
     CancelRunRequest,
     RunView,
     StartAdhocRunRequest,
@@ -139,15 +134,30 @@ class RunController(Controller):
     @get(
         "/runs/{run_id:str}",
         sync_to_thread=True,
-        summary="Read a run",
+        summary="Read a run, now or as it was",
         description="The run and each of its tasks, in definition order (strongly "
-        "consistent: read from the run's own events).",
+        "consistent: read from the run's own events). With `as_of_version=N` it is rebuilt "
+        "from its first N events; with `as_of` (an RFC 3339 instant) from the events recorded "
+        "until then: every task's state, attempt and output as they stood. A version beyond "
+        "the run's latest, an instant before it started, or both parameters are a 422 naming "
+        "the parameter.",
         responses=problem_responses(404),
     )
     def describe(
-        self, *, run_id: RunId, engine: NamedDependency[Ledgerflow], tenant: NamedDependency[str]
+        self,
+        *,
+        run_id: RunId,
+        engine: NamedDependency[Ledgerflow],
+        tenant: NamedDependency[str],
+        as_of_version: AsOfVersion = None,
+        as_of: AsOf = None,
     ) -> RunView:
-        return RunView.of(engine.get_run(tenant, run_id))
+        at = query_instant("as_of", as_of)
+        if at is not None and as_of_version is not None:
+            raise invalid_query("as_of", "give either as_of or as_of_version, not both")
+        if at is None and as_of_version is None:
+            return RunView.of(engine.get_run(tenant, run_id))
+        return RunView.of(engine.run_as_of(tenant, run_id, version=as_of_version, at=at))
 
     @post(
         "/runs/{run_id:str}/cancel",
@@ -202,26 +212,3 @@ class RunController(Controller):
     ) -> Response[RunView]:
         run = engine.retry_run(tenant, run_id, origin)
         return Response(RunView.of(run), status_code=202, headers={"Location": run_path(run.id)})
-
-    @get(
-        "/runs/{run_id:str}/events",
-        sync_to_thread=True,
-        summary="Page through a run's history",
-        description="The run's events, oldest first, each with its global log position. "
-        "Follow `next_cursor` (or pass `after`, a run version) for the next page.",
-        responses=problem_responses(404),
-    )
-    def history(
-        self,
-        *,
-        run_id: RunId,
-        engine: NamedDependency[Ledgerflow],
-        tenant: NamedDependency[str],
-        after: After = None,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_PAGE_SIZE,
-    ) -> HistoryPage:
-        start = after_version(after, cursor)
-        # One more than a page tells whether another page follows.
-        entries = engine.run_history(tenant, run_id, after_version=start, limit=limit + 1)
-        return HistoryPage.of(entries, limit)

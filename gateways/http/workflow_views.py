@@ -7,6 +7,7 @@ from litestar.openapi.spec import Example
 from pydantic import BaseModel, ConfigDict, Field
 
 from aggregates.retry import RetryPolicy
+from aggregates.schedule import ScheduleSpec
 from aggregates.spec import TaskSpec, WorkflowSpec
 from aggregates.workflow import Workflow
 from engine.application import Applied
@@ -34,6 +35,20 @@ SPEC_EXAMPLES = [
         },
     ),
     Example(
+        summary="A nightly job on a cron schedule, in Berlin time",
+        value={
+            "name": "nightly-report",
+            "tasks": [{"name": "report", "command": "python -m reports.nightly"}],
+            "schedule": {
+                "cron": "30 2 * * *",
+                "timezone": "Europe/Berlin",
+                "jitter_seconds": 30,
+                "misfire": "fire_once",
+                "overlap": "skip",
+            },
+        },
+    ),
+    Example(
         summary="A single no-op task",
         value={"name": "hello", "tasks": [{"name": "noop", "executor": "noop"}]},
     ),
@@ -53,6 +68,10 @@ class WorkflowDefinition(_View):
     description: Annotated[str, Field(examples=["Copy yesterday's orders into the warehouse."])]
     tasks: list[TaskSpec]
     retry: Annotated[RetryPolicy, Field(description="The default retry policy of its tasks.")]
+    schedule: Annotated[
+        ScheduleSpec | None,
+        Field(description="When it runs by itself (cron); null if it only runs when started."),
+    ] = None
     created_at: Annotated[datetime, Field(description="When version 1 was registered.")]
     updated_at: Annotated[datetime, Field(description="When the latest version was recorded.")]
     retired: Annotated[
@@ -80,6 +99,7 @@ class WorkflowDefinition(_View):
             description=spec.description,
             tasks=list(spec.tasks),
             retry=spec.retry,
+            schedule=spec.schedule,
             created_at=workflow.created_on,
             updated_at=workflow.version_recorded_at,
             retired=workflow.is_retired,

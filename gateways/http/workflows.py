@@ -14,6 +14,7 @@ from aggregates.provenance import Origin
 from aggregates.spec import WorkflowSpec
 from engine.application import Applied, Ledgerflow
 from gateways.http.openapi import problem_responses
+from gateways.http.pages import AsOf, invalid_query, query_instant
 from gateways.http.paths import WorkflowName, workflow_path
 from gateways.http.run_views import MAX_REASON_LENGTH
 from gateways.http.workflow_views import SPEC_EXAMPLES, WorkflowApplied, WorkflowDefinition
@@ -124,9 +125,12 @@ class WorkflowController(Controller):
     @get(
         "/{name:str}",
         sync_to_thread=True,
-        summary="Read a workflow definition",
+        summary="Read a workflow definition, now or as it was",
         description="The definition at `version` (the current one by default); a retired "
-        "workflow is still shown, with `retired: true`.",
+        "workflow is still shown, with `retired: true`. With `as_of` (an RFC 3339 instant), "
+        "the workflow as it stood then: the definition current at that instant and whether "
+        "it was retired. An instant before it was registered, or `as_of` with `version`, is "
+        "a 422 naming `as_of`.",
         responses=problem_responses(404),
     )
     def describe(
@@ -139,8 +143,14 @@ class WorkflowController(Controller):
             int | None,
             QueryParameter(ge=1, description="A version; the current one if absent."),
         ] = None,
+        as_of: AsOf = None,
     ) -> WorkflowDefinition:
-        return WorkflowDefinition.of(engine.get_workflow(tenant, name), version)
+        at = query_instant("as_of", as_of)
+        if at is None:
+            return WorkflowDefinition.of(engine.get_workflow(tenant, name), version)
+        if version is not None:
+            raise invalid_query("as_of", "give either as_of or version, not both")
+        return WorkflowDefinition.of(engine.workflow_as_of(tenant, name, at), None)
 
     @delete(
         "/{name:str}",

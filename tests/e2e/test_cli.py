@@ -70,7 +70,7 @@ def test_runs_start_then_wait_exits_0_for_a_success_and_1_for_a_failure(
     run = json.loads(shown.stdout)
     assert run["inputs"] == {"greeting": "hi", "times": 2}
     assert json.loads(run["tasks"][0]["stdout_tail"]) == {"greeting": "hi", "times": 2}
-    history = run_cli(f"ledgerflow runs history {run_id}", ledgerflow.url)
+    history = run_cli(f"ledgerflow runs events {run_id}", ledgerflow.url)
     types = [line.split()[3] for line in history.stdout.splitlines()[1:]]
     assert (types[0], types[-1]) == ("RunStarted", "RunSucceeded")
 

@@ -28,6 +28,8 @@ USER_COMMANDS = [
     ["runs", "cancel"],
     ["runs", "retry"],
     ["runs", "history"],
+    ["runs", "events"],
+    ["runs", "replay"],
     ["runs", "tasks"],
     ["runs", "wait"],
     ["workers"],

@@ -124,12 +124,32 @@ def test_cancel_then_retry_prints_each_run(capsys: pytest.CaptureFixture[str]) -
     )
 
 
-def test_history_lists_every_event_in_order(capsys: pytest.CaptureFixture[str]) -> None:
+def test_history_tells_each_step_in_words_then_each_tasks_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with an_api_with_etl() as api:
         run = api.client().start_run("etl")
         api.finish(run["id"])
-        table = ledgerflow(api, capsys, "runs", "history", run["id"])
+        text = ledgerflow(api, capsys, "runs", "history", run["id"])
         as_json = ledgerflow(api, capsys, "runs", "history", run["id"], "--json")
+
+    assert text.lines[0].split() == ["VERSION", "TIME", "+", "WHAT"]
+    assert "run started by anonymous (api): workflow etl v1, 3 task(s)" in text.lines[1]
+    assert "extract attempt 1 queued on default" in text.lines[2]
+    assert any("run succeeded after" in line for line in text.lines)
+    assert ["TASK", "STATUS", "ATTEMPTS", "WAITING", "RUNNING"] in [ln.split() for ln in text.lines]
+    assert json.loads(as_json.out)["items"][0]["type"] == "RunStarted"
+
+
+def test_events_lists_every_event_in_order_and_filters_by_type(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with an_api_with_etl() as api:
+        run = api.client().start_run("etl")
+        api.finish(run["id"])
+        table = ledgerflow(api, capsys, "runs", "events", run["id"])
+        as_json = ledgerflow(api, capsys, "runs", "events", run["id"], "--json")
+        queued = ledgerflow(api, capsys, "runs", "events", run["id"], "--type", "TaskQueued")
 
     rows = [line.split() for line in table.lines[1:]]
     assert table.lines[0].split() == ["POSITION", "VERSION", "TIME", "TYPE", "ACTOR", "DETAILS"]
@@ -137,6 +157,58 @@ def test_history_lists_every_event_in_order(capsys: pytest.CaptureFixture[str]) 
     assert rows[1][5:] == ["task=extract", "attempt=1"]
     assert [row[3] for row in rows][-1] == "RunSucceeded"
     assert len(json.loads(as_json.out)["items"]) == len(rows)
+    assert {line.split()[3] for line in queued.lines[1:]} == {"TaskQueued"}
+
+
+def test_an_unknown_event_type_is_one_line_naming_the_known_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with an_api_with_etl() as api:
+        run = api.client().start_run("etl")
+        outcome = ledgerflow(api, capsys, "runs", "events", run["id"], "--type", "Nope")
+
+    assert outcome.code == 1
+    assert outcome.err.startswith("ledgerflow: 422")
+    assert "unknown event type(s) Nope" in outcome.err
+
+
+def test_replay_shows_the_dag_after_each_event(capsys: pytest.CaptureFixture[str]) -> None:
+    with an_api_with_etl() as api:
+        run = api.client().start_run("etl")
+        api.finish(run["id"])
+        replayed = ledgerflow(api, capsys, "runs", "replay", run["id"])
+
+    assert replayed.lines[0] == (
+        "v1 RunStarted  run queued  extract pending  transform pending  load pending"
+    )
+    assert replayed.lines[1] == (
+        "v2 TaskQueued  run queued  extract queued#1  transform pending  load pending"
+    )
+    assert replayed.lines[-1].endswith(
+        "run succeeded  extract succeeded#1  transform succeeded#1  load succeeded#1"
+    )
+
+
+def test_replay_at_a_version_shows_each_task_then(capsys: pytest.CaptureFixture[str]) -> None:
+    with an_api_with_etl() as api:
+        run = api.client().start_run("etl")
+        api.finish(run["id"])
+        at_three = ledgerflow(api, capsys, "runs", "replay", run["id"], "--at", "3")
+        beyond = ledgerflow(api, capsys, "runs", "replay", run["id"], "--at", "99")
+
+    assert at_three.lines[0].startswith("v3  run running  extract running#1")
+    assert "  extract: running, attempt 1" in at_three.lines
+    assert beyond.code == 1
+    assert "as_of_version" in beyond.err
+
+
+def test_replay_at_a_version_below_one_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    outcome = refused(capsys, "runs", "replay", "0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10", "--at", "0")
+
+    assert outcome.code == 2
+    assert "less than 1" in outcome.err
 
 
 def test_tasks_says_when_no_attempt_is_recorded_yet(capsys: pytest.CaptureFixture[str]) -> None:

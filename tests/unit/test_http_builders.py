@@ -1,7 +1,9 @@
 """Builders for the HTTP API tests: a real engine on an in-memory store, and a client around it."""
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -12,8 +14,10 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from engine.application import Ledgerflow
+from engine.history import AuditFilter
 from gateways.http.app import create_app
 from gateways.http.health import Readiness, ReadinessProbe
+from gateways.http.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_JSON_DEPTH
 from gateways.http.projections import ProjectionStatuses
 from gateways.http.run_lists import RunListing, TaskAttempts
 from gateways.http.statistics import StatisticsListing
@@ -31,7 +35,12 @@ class PositionedPOPORecorder(POPOApplicationRecorder):
     """The in-memory recorder, able to say where each of an aggregate's events is in the log."""
 
     def select_positioned_events(
-        self, originator_id: UUID, *, after_version: int, limit: int
+        self,
+        originator_id: UUID,
+        *,
+        after_version: int,
+        limit: int,
+        topics: Sequence[str] = (),
     ) -> Sequence[tuple[int, StoredEvent]]:
         with self._database_lock:
             index = self._stored_events_index.get(str(originator_id), {})
@@ -39,8 +48,29 @@ class PositionedPOPORecorder(POPOApplicationRecorder):
                 (position + 1, self._stored_events[position])
                 for version, position in sorted(index.items())
                 if version > after_version
+                and (not topics or self._stored_events[position].topic in topics)
             ]
         return rows[:limit]
+
+    def select_audit_events(
+        self, tenant: str, where: AuditFilter, *, after_position: int, limit: int
+    ) -> Sequence[tuple[int, StoredEvent]]:
+        with self._database_lock:
+            rows = list(enumerate(self._stored_events, start=1))[after_position:]
+        matching = [(position, e) for position, e in rows if _audited(e, tenant, where)]
+        return matching[:limit]
+
+
+def _audited(stored: StoredEvent, tenant: str, where: AuditFilter) -> bool:
+    state = json.loads(stored.state)
+    at = datetime.fromisoformat(state["timestamp"]["_data_"])
+    return (
+        state.get("tenant") == tenant
+        and where.actor in (None, state.get("actor"))
+        and (not where.topics or stored.topic in where.topics)
+        and (where.since is None or at >= where.since)
+        and (where.until is None or at < where.until)
+    )
 
 
 class PositionedPOPOFactory(POPOFactory):
@@ -108,7 +138,8 @@ def a_client(
     attempts: TaskAttempts = no_attempts,
     statistics: StatisticsListing = no_statistics,
     projections: ProjectionStatuses = list,
-    **limits: int,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
 ) -> Iterator[Client]:
     app = create_app(
         engine or an_engine(),
@@ -119,7 +150,8 @@ def a_client(
         attempts=attempts,
         statistics=statistics,
         projections=projections,
-        **limits,
+        max_body_bytes=max_body_bytes,
+        max_json_depth=max_json_depth,
     )
     with TestClient(app) as client:
         yield client

@@ -1,5 +1,6 @@
 """A run's history over HTTP: its events with positions and metadata, paged by opaque cursors."""
 
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -142,3 +143,43 @@ def test_the_history_of_a_malformed_run_id_is_a_422_at_run_id() -> None:
         response = client.get("/v1/runs/nope/events")
 
         assert locs(problem(response, 422)) == ["run_id"]
+
+
+def test_a_type_filter_keeps_only_events_of_those_types_in_order() -> None:
+    with a_client() as client:
+        run_id = a_cancelled_run(client)
+
+        page = client.get(
+            f"/v1/runs/{run_id}/events", params={"type": ["RunCancelled", "RunStarted"]}
+        ).json()
+
+        assert [(e["type"], e["version"]) for e in page["items"]] == [
+            ("RunStarted", 1),
+            ("RunCancelled", 3),
+        ]
+
+
+def test_a_filtered_history_pages_by_cursor_over_the_matching_events() -> None:
+    with a_client() as client:
+        run_id = a_cancelled_run(client)
+        wanted: dict[str, Any] = {"type": ["RunStarted", "RunCancelled"], "limit": 1}
+
+        first = client.get(f"/v1/runs/{run_id}/events", params=wanted).json()
+        rest = client.get(
+            f"/v1/runs/{run_id}/events", params={**wanted, "cursor": first["next_cursor"]}
+        ).json()
+
+        assert [e["type"] for e in first["items"] + rest["items"]] == ["RunStarted", "RunCancelled"]
+        assert rest["next_cursor"] is None
+
+
+@pytest.mark.parametrize("event_type", ["Nope", "runstarted", "WorkflowRegistered", ""])
+def test_an_unknown_event_type_is_a_422_at_type(event_type: str) -> None:
+    with a_client() as client:
+        run_id = a_cancelled_run(client)
+
+        response = client.get(f"/v1/runs/{run_id}/events", params={"type": event_type})
+
+        body = problem(response, 422)
+        assert locs(body) == ["type"]
+        assert "RunStarted" in body["errors"][0]["msg"]
