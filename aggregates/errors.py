@@ -104,3 +104,17 @@ class InvalidBackfillError(DomainError):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("; ".join(f"{p.loc}: {p.msg}" for p in problems))
         self.problems = problems
+
+
+class SubscriptionNotFoundError(DomainError):
+    def __init__(self, subscription_id: UUID) -> None:
+        super().__init__(f"subscription {subscription_id} not found")
+        self.subscription_id = subscription_id
+
+
+class InvalidTriggerMessageError(DomainError):
+    """A message on a trigger subject that is not a storable CloudEvent; `problems` say why."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.loc}: {p.msg}" for p in problems))
+        self.problems = problems

@@ -50,3 +50,13 @@ def schedule_tick_id(tenant: str, workflow: str, tick: datetime, *, backfill: bo
 def scheduled_run_id(tick_id: UUID) -> UUID:
     """The id of the run a tick starts, derived from the tick so it is started once."""
     return uuid5(tick_id, "run")
+
+
+def trigger_index_id(tenant: str, subject: str) -> UUID:
+    """The one index of the workflows that declared a trigger on a tenant's subject name."""
+    return uuid5(_NAMESPACE, f"triggers\x1f{tenant}\x1f{subject}")
+
+
+def triggered_run_id(tenant: str, workflow: str, message_id: str) -> UUID:
+    """The run a message starts of a workflow, so a redelivered copy starts nothing new."""
+    return uuid5(_NAMESPACE, f"triggered\x1f{tenant}\x1f{workflow}\x1f{message_id}")

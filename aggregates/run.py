@@ -8,7 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from aggregates.errors import RunAlreadyFinishedError, RunNotRetryableError
+from aggregates.errors import OutsideHistoryError, RunAlreadyFinishedError, RunNotRetryableError
 from aggregates.provenance import AttributedAggregate, Origin
 from aggregates.retry import FailureKind, RetryPolicy
 from aggregates.spec import WorkflowSpec
@@ -57,6 +57,14 @@ class TaskReport:
     stdout_tail: str = ""
     stderr_tail: str = ""
     output: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ForkLink:
+    """One end of a fork: the other run, and the parent's version the fork started from."""
+
+    run_id: UUID
+    from_version: int
 
 
 class Run(AttributedAggregate):
@@ -148,6 +156,18 @@ class Run(AttributedAggregate):
     class Retried(AttributedAggregate.Event):
         retry_run_id: str
 
+    class Forked(AttributedAggregate.Event):
+        """On the parent: a new run was started from this run's state at `from_version`."""
+
+        fork_run_id: str
+        from_version: int
+
+    class ForkedFrom(AttributedAggregate.Event):
+        """On the child, right after `Started`: the run and version it was forked from."""
+
+        from_run: str
+        from_version: int
+
     @classmethod
     def start(
         cls,
@@ -163,10 +183,12 @@ class Run(AttributedAggregate):
         retry_of: UUID | None = None,
         reused: dict[str, dict[str, Any] | None] | None = None,
         scheduled_for: datetime | None = None,
+        fork_of: ForkLink | None = None,
     ) -> "Run":
         """A new run of `spec` with its ready tasks queued, all in one set of pending events.
 
-        `reused` maps tasks that succeeded in the run this one retries to their outputs;
+        `reused` maps tasks that succeeded in the run this one retries (or is forked from,
+        `fork_of`) to their outputs;
         `scheduled_for` is the cron tick that started it (schedule and backfill runs).
         """
         run = cls._create(
@@ -186,9 +208,12 @@ class Run(AttributedAggregate):
             retry_of=None if retry_of is None else str(retry_of),
             scheduled_for=scheduled_for,
         )
+        source = retry_of if fork_of is None else fork_of.run_id
         with run._acting(origin):
+            if fork_of is not None:
+                run._forked_from(str(fork_of.run_id), fork_of.from_version)
             for task, output in (reused or {}).items():
-                run._task_reused(task, str(retry_of), output)
+                run._task_reused(task, str(source), output)
             run._advance()
         return run
 
@@ -219,6 +244,8 @@ class Run(AttributedAggregate):
         self.retry_of = retry_of
         self.scheduled_for = scheduled_for
         self.retried_by: list[str] = []
+        self.forked_from: ForkLink | None = None
+        self.forked_by: list[ForkLink] = []
         self.status = RunStatus.QUEUED
         self.reason: str | None = None
         self.finished_at: datetime | None = None
@@ -336,6 +363,15 @@ class Run(AttributedAggregate):
             raise RunNotRetryableError(self.id, self.status)
         with self._acting(origin):
             self._retried(str(retry_run_id))
+
+    def link_fork(self, fork_run_id: UUID, from_version: int, origin: Origin) -> None:
+        """Record that a new run starts from this run's state at `from_version` (finished or
+        not, this run is otherwise unchanged); a version outside 1..head names `from_version`."""
+        if not 1 <= from_version <= self.version:
+            msg = f"must be from 1 to {self.version} (the run's latest version)"
+            raise OutsideHistoryError("from_version", msg)
+        with self._acting(origin):
+            self._forked(str(fork_run_id), from_version)
 
     def _record_outcome(self, report: TaskReport) -> None:
         task, attempt, delivery, worker = (
@@ -544,6 +580,14 @@ class Run(AttributedAggregate):
     @event(Retried)
     def _retried(self, retry_run_id: str) -> None:
         self.retried_by.append(retry_run_id)
+
+    @event(Forked)
+    def _forked(self, fork_run_id: str, from_version: int) -> None:
+        self.forked_by.append(ForkLink(UUID(fork_run_id), from_version))
+
+    @event(ForkedFrom)
+    def _forked_from(self, from_run: str, from_version: int) -> None:
+        self.forked_from = ForkLink(UUID(from_run), from_version)
 
 
 def _failure_kind(state: TaskState) -> FailureKind | None:

@@ -11,6 +11,7 @@ from aggregates.names import Identifier
 from aggregates.numbers import IntegerOnly, NumberOnly
 from aggregates.retry import RetryPolicy
 from aggregates.schedule import ScheduleSpec
+from aggregates.trigger import MAX_TRIGGERS, TriggerSpec
 
 MAX_TASKS = 1000
 MAX_COMMAND_LENGTH = 65536
@@ -137,6 +138,7 @@ class WorkflowSpec(_Strict):
     tasks: Annotated[list[TaskSpec], Field(min_length=1, max_length=MAX_TASKS)]
     retry: RetryPolicy = RetryPolicy()
     schedule: ScheduleSpec | None = None
+    triggers: Annotated[list[TriggerSpec], Field(max_length=MAX_TRIGGERS)] = []
 
     @field_validator("description")
     @classmethod
@@ -151,10 +153,14 @@ class WorkflowSpec(_Strict):
     def as_data(self) -> dict[str, Any]:
         """The definition as JSON-ready data, the form events store.
 
-        No `schedule` key when there is none, so definitions recorded before schedules
-        existed keep their fingerprints (an unchanged re-apply stays a no-op).
+        No `schedule` key when there is none and no `triggers` key when there are none, so
+        definitions recorded before either existed keep their fingerprints (an unchanged
+        re-apply stays a no-op).
         """
-        return self.model_dump(mode="json", exclude={"schedule"} if self.schedule is None else None)
+        absent = {"schedule"} if self.schedule is None else set()
+        if not self.triggers:
+            absent.add("triggers")
+        return self.model_dump(mode="json", exclude=absent or None)
 
 
 def graph_problems(spec: WorkflowSpec) -> list[Problem]:

@@ -20,14 +20,16 @@ from aggregates.errors import (
 )
 from aggregates.names import idempotent_run_id, workflow_id
 from aggregates.provenance import Origin
-from aggregates.run import UNREGISTERED_VERSION, Recorded, Run, TaskReport
+from aggregates.run import UNREGISTERED_VERSION, ForkLink, Recorded, Run, TaskReport
 from aggregates.spec import WorkflowSpec, check_graph
 from aggregates.task_state import TaskStatus
 from aggregates.worker import Heartbeat, Worker
 from aggregates.workflow import Workflow
 from engine.audit import AuditReads
 from engine.scheduling import Scheduling
+from engine.subscriptions import Subscriptions
 from engine.time_travel import PastReads
+from engine.triggers import Triggering
 
 Clock = Callable[[], datetime]
 SAVE_ATTEMPTS = 5
@@ -45,7 +47,7 @@ class Applied(StrEnum):
     UNCHANGED = "unchanged"
 
 
-class Ledgerflow(PastReads, AuditReads, Scheduling, Application[UUID]):
+class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, Application[UUID]):
     """One eventsourcing Application, one events table, one global position sequence."""
 
     name = "Ledgerflow"
@@ -67,12 +69,16 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Application[UUID]):
     # Workflows
 
     def register_workflow(self, tenant: str, spec: WorkflowSpec, origin: Origin) -> Workflow:
-        workflow = Workflow.register(tenant, spec, origin)
-        try:
-            self.save(workflow)
-        except IntegrityError:
-            raise WorkflowAlreadyExistsError(spec.name) from None
-        return workflow
+        for _ in range(SAVE_ATTEMPTS):
+            workflow = Workflow.register(tenant, spec, origin)
+            try:
+                self.save(workflow, *self.trigger_indexes(tenant, spec, origin))
+            except IntegrityError:
+                if spec.triggers and not self._workflow_exists(tenant, spec.name):
+                    continue  # a trigger index changed concurrently: list it again
+                raise WorkflowAlreadyExistsError(spec.name) from None
+            return workflow
+        raise WorkflowAlreadyExistsError(spec.name)
 
     def apply_workflow(
         self, tenant: str, spec: WorkflowSpec, origin: Origin
@@ -89,11 +95,14 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Application[UUID]):
             if not workflow.revise(spec, origin):
                 return workflow, Applied.UNCHANGED
             try:
-                self.save(workflow)
+                self.save(workflow, *self.trigger_indexes(tenant, spec, origin))
             except IntegrityError:
                 continue  # revised concurrently: decide again on the latest version
             return workflow, Applied.REVISED
         raise WorkflowAlreadyExistsError(spec.name)
+
+    def _workflow_exists(self, tenant: str, name: str) -> bool:
+        return bool(self.recorder.select_events(workflow_id(tenant, name), limit=1))
 
     def get_workflow(self, tenant: str, name: str) -> Workflow:
         try:
@@ -266,19 +275,12 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Application[UUID]):
         for _ in range(SAVE_ATTEMPTS):
             old = self.get_run(tenant, run_id)
             new_id = uuid5(old.id, f"retry-{len(old.retried_by) + 1}")
-            reused = {
-                name: state.output
-                for name, state in old.tasks.items()
-                if state.status is TaskStatus.SUCCEEDED
-            }
+            reused = _succeeded_outputs(old)
             old.link_retry(new_id, origin)
-            spec = WorkflowSpec.model_validate(
-                {"name": old.workflow, "tasks": old.task_specs, "retry": old.default_retry}
-            )
             new = Run.start(
                 run_id=new_id,
                 tenant=tenant,
-                spec=spec,
+                spec=_pinned_spec(old),
                 workflow_version=old.workflow_version,
                 inputs=old.inputs,
                 request_hash=old.request_hash,
@@ -292,6 +294,52 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Application[UUID]):
             except IntegrityError:
                 continue  # the old run changed, or a concurrent retry won: decide again
             return new
+        raise RunNotFoundError(run_id)
+
+    def fork_run(
+        self,
+        tenant: str,
+        run_id: UUID,
+        from_version: int,
+        origin: Origin,
+        idempotency_key: str | None = None,
+    ) -> tuple[Run, bool]:
+        """Start a new run from the state of run `run_id` after its `from_version`-th event;
+        returns (run, created).
+
+        Tasks that had succeeded by then are reused with their outputs, the rest run again.
+        The parent, finished or not, records only `RunForked`; the child records `RunForkedFrom`.
+        Idempotency keys work as for `start_run`, the request being (parent, version).
+        """
+        request_hash = _request_hash({"fork_of": str(run_id), "from_version": from_version}, {})
+        for _ in range(SAVE_ATTEMPTS):
+            parent = self.get_run(tenant, run_id)
+            if idempotency_key is None:
+                new_id = uuid5(parent.id, f"fork-{len(parent.forked_by) + 1}")
+            else:
+                new_id = idempotent_run_id(tenant, idempotency_key)
+                existing = self._find_run(tenant, new_id)
+                if existing is not None:
+                    return _same_request(existing, request_hash), False
+            parent.link_fork(new_id, from_version, origin)
+            past: Run = self.repository.get(run_id, version=from_version)
+            new = Run.start(
+                run_id=new_id,
+                tenant=tenant,
+                spec=_pinned_spec(parent),
+                workflow_version=parent.workflow_version,
+                inputs=parent.inputs,
+                request_hash=request_hash,
+                trigger="fork",
+                origin=origin,
+                reused=_succeeded_outputs(past),
+                fork_of=ForkLink(parent.id, from_version),
+            )
+            try:
+                self.save(parent, new)
+            except IntegrityError:
+                continue  # the parent changed, or a concurrent fork won: decide again
+            return new, True
         raise RunNotFoundError(run_id)
 
     # Time and liveness: called by the driving loops with what the read models say is due.
@@ -416,6 +464,22 @@ def _request_hash(workflow: str | dict[str, Any], inputs: dict[str, Any]) -> str
         {"workflow": workflow, "inputs": inputs}, sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _pinned_spec(run: Run) -> WorkflowSpec:
+    """The definition `run` pinned, to start another run of it (a retry or a fork)."""
+    return WorkflowSpec.model_validate(
+        {"name": run.workflow, "tasks": run.task_specs, "retry": run.default_retry}
+    )
+
+
+def _succeeded_outputs(run: Run) -> dict[str, dict[str, Any] | None]:
+    """The outputs of the tasks that succeeded in `run`, which a new run reuses."""
+    return {
+        name: state.output
+        for name, state in run.tasks.items()
+        if state.status is TaskStatus.SUCCEEDED
+    }
 
 
 def _same_request(run: Run, request_hash: str) -> Run:

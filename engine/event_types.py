@@ -8,6 +8,8 @@ from eventsourcing.utils import get_topic
 
 from aggregates.run import Run
 from aggregates.schedule_tick import ScheduleTick
+from aggregates.subscription import Subscription
+from aggregates.trigger_index import TriggerIndex
 from aggregates.worker import Worker
 from aggregates.workflow import Workflow
 
@@ -41,5 +43,5 @@ def topics_of(classes: Mapping[str, type[Any]]) -> dict[str, str]:
 RUN_EVENTS = event_classes(Run)
 """A run's events, by flat name: the types `GET /v1/runs/{id}/events?type=` filters on."""
 
-ALL_EVENTS = event_classes(Run, Workflow, Worker, ScheduleTick)
+ALL_EVENTS = event_classes(Run, Workflow, Worker, ScheduleTick, Subscription, TriggerIndex)
 """Every aggregate's events, by flat name: the types the audit log filters on."""

@@ -226,6 +226,13 @@ _TEXTS: dict[str, Texts] = {
     "TaskRetryScheduled": _retry,
     "TaskSkipped": _skipped,
     "RunRetried": lambda e, _, __: f"run retried by {e.actor} as run {e.data['retry_run_id']}",
+    "RunForked": lambda e, _, __: (
+        f"run forked by {e.actor} from version {e.data['from_version']} "
+        f"as run {e.data['fork_run_id']}"
+    ),
+    "RunForkedFrom": lambda e, _, __: (
+        f"forked from run {e.data['from_run']} at version {e.data['from_version']}"
+    ),
 }
 
 

@@ -9,8 +9,10 @@ from ops.system import (
     CANCEL_RELAY_TRACKING_TABLE,
     DISPATCHER_TRACKING_TABLE,
     EVENT_RELAY_TRACKING_TABLE,
+    WEBHOOK_TRACKING_TABLE,
     build_rebuilder,
     build_tracking,
+    build_webhook_store,
     read_models,
 )
 
@@ -37,6 +39,8 @@ def migrate(settings: Settings) -> None:
                 build_tracking(engine, DISPATCHER_TRACKING_TABLE).create_table()
                 build_tracking(engine, CANCEL_RELAY_TRACKING_TABLE).create_table()
                 build_tracking(engine, EVENT_RELAY_TRACKING_TABLE).create_table()
+                build_tracking(engine, WEBHOOK_TRACKING_TABLE).create_table()
+                build_webhook_store(engine).create_tables()
                 build_rebuilder(engine).ensure_current(read_models())
             finally:
                 engine.close()

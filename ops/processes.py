@@ -18,11 +18,14 @@ from gateways.http.event_stream import EventStreaming
 from gateways.http.health import Readiness
 from gateways.scheduler import Scheduler
 from gateways.timers import Timers
+from gateways.webhooks.addresses import AddressPolicy
+from gateways.webhooks.delivery import WebhookDeliverer
 from ops.events import build_event_relay
 from ops.settings import SUPERVISOR_PID_VARIABLE, Settings
 from ops.system import (
     CANCEL_RELAY_TRACKING_TABLE,
     DISPATCHER_TRACKING_TABLE,
+    WEBHOOK_TRACKING_TABLE,
     build_attempts_view,
     build_engine,
     build_projection,
@@ -32,6 +35,7 @@ from ops.system import (
     build_schedules_view,
     build_statistics_view,
     build_tracking,
+    build_webhook_store,
     connect_nats,
     read_models,
 )
@@ -44,6 +48,7 @@ from streams.reconciler import Reconciler
 from streams.recorder import ResultRecorder
 from streams.subjects import Subjects
 from streams.topology import declare_streams
+from streams.triggers import TriggerConsumer
 from streams.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -89,16 +94,17 @@ async def _stop_when_orphaned(stop: asyncio.Event) -> None:
         await asyncio.sleep(1.0)
 
 
-ENGINE_HELD_CONNECTIONS = 2 + 2 * (len(read_models()) + 1)
+ENGINE_HELD_CONNECTIONS = 2 + 2 * (len(read_models()) + 2)
 """Pooled connections the engine process holds for its lifetime: the dispatcher's and the
-cancel relay's log subscriptions, and each read model's and the event relay's subscription
-and lock."""
+cancel relay's log subscriptions, and each read model's, the event relay's and the webhook
+deliverer's subscription and lock."""
 
 
 async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
     """The log followers (dispatcher, cancel relay, event relay, a projection per read model),
-    the result recorder, the liveness monitor, the dead-letter handler and the driving loops
-    (timers, cron scheduler, reconciler), sharing one Application and one NATS connection."""
+    the result recorder, the trigger consumer, the liveness monitor, the dead-letter handler
+    and the driving loops (timers, cron scheduler, reconciler), sharing one Application and
+    one NATS connection."""
     engine = build_engine(_with_room_for_followers(settings))
     nc = await connect_nats(settings, "engine")
     try:
@@ -124,10 +130,17 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
             interval=settings.heartbeat_seconds,
         )
         dead_letters = DeadLetters(engine, js, subjects)
+        triggers = TriggerConsumer(engine, js, subjects)
         cancel_relay = CancelRelay(
             engine, build_tracking(engine, CANCEL_RELAY_TRACKING_TABLE), js, nc, subjects
         )
         event_relay = await build_event_relay(engine, nc, js, settings)
+        webhooks = WebhookDeliverer(
+            engine,
+            build_webhook_store(engine),
+            build_tracking(engine, WEBHOOK_TRACKING_TABLE),
+            addresses=AddressPolicy(allow_private=settings.webhook_allow_private),
+        )
         logger.info("engine started (dispatcher at position %d)", dispatcher.position)
         await asyncio.gather(
             dispatcher.run(stop),
@@ -138,8 +151,10 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
             reconciler.run(stop),
             liveness.run(stop),
             dead_letters.run(stop),
+            triggers.run(stop),
             cancel_relay.run(stop),
             event_relay.run(stop),
+            webhooks.run(stop),
         )
     finally:
         await nc.drain()
@@ -203,6 +218,8 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
         statistics=build_statistics_view(engine).buckets,
         projections=build_projection_status(engine),
         event_streaming=streaming,
+        webhook_store=build_webhook_store(engine),
+        webhook_addresses=AddressPolicy(allow_private=settings.webhook_allow_private),
     )
     config = uvicorn.Config(
         app,

@@ -50,6 +50,9 @@ class Settings:
     """How long the events stream keeps a CloudEvent (the oldest go first)."""
     events_max_bytes: int = 1024**3
     """How many bytes of CloudEvents the events stream keeps (the oldest go first)."""
+    webhook_allow_private: bool = False
+    """Let webhooks call http:// and private, loopback or link-local hosts (tests, closed
+    networks); off, only https to public addresses is subscribed or delivered to (SSRF)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -104,6 +107,9 @@ class Settings:
                 defaults.events_max_bytes,
                 1024 * 1024,
                 2**62,
+            ),
+            webhook_allow_private=_flag(
+                "LEDGERFLOW_WEBHOOK_ALLOW_PRIVATE", get("WEBHOOK_ALLOW_PRIVATE")
             ),
         )
         settings.check()
@@ -205,6 +211,15 @@ def _integer(name: str, raw: str | None, default: int, low: int, high: int) -> i
 
 _MAX_HEARTBEAT_SECONDS = 300.0
 _MAX_EVENTS_AGE_SECONDS = 100 * 365 * 24 * 3600.0
+
+
+def _flag(name: str, raw: str | None) -> bool:
+    if raw is None or raw.lower() in ("false", "0", "no", "off"):
+        return False
+    if raw.lower() in ("true", "1", "yes", "on"):
+        return True
+    msg = f"{name}={raw!r}: use true or false"
+    raise SettingsError(msg)
 
 
 def _seconds(name: str, raw: str | None, default: float) -> float:

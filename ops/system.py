@@ -8,6 +8,7 @@ from eventsourcing.utils import Environment
 from nats.aio.client import Client as NatsClient
 
 from engine.application import Ledgerflow
+from gateways.webhooks.store import PostgresWebhookStore
 from ops.settings import Settings, SettingsError
 from projections.attempts import ATTEMPTS
 from projections.attempts_tables import AttemptsTables
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 DISPATCHER_TRACKING_TABLE = "dispatcher_tracking"
 CANCEL_RELAY_TRACKING_TABLE = "cancel_relay_tracking"
 EVENT_RELAY_TRACKING_TABLE = "event_relay_tracking"
+WEBHOOK_TRACKING_TABLE = "webhook_tracking"
 
 
 def build_engine(settings: Settings, statement_timeout: float | None = None) -> Ledgerflow:
@@ -47,6 +49,11 @@ def build_engine(settings: Settings, statement_timeout: float | None = None) -> 
 def build_tracking(engine: Ledgerflow, table: str) -> PostgresTrackingRecorder:
     """A follower's position table, sharing the engine's connection pool."""
     return PostgresTrackingRecorder(_datastore(engine), tracking_table_name=table)
+
+
+def build_webhook_store(engine: Ledgerflow) -> PostgresWebhookStore:
+    """Webhook secrets and delivery logs, in the engine's schema and connection pool."""
+    return PostgresWebhookStore(_datastore(engine))
 
 
 def build_attempts_tables(engine: Ledgerflow) -> AttemptsTables:

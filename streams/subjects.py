@@ -89,6 +89,32 @@ class Subjects:
         """`ledgerflow.events.<tenant>.<aggregate>.<event>`, e.g. `...default.run.task_queued`."""
         return f"{self.prefix}.events.{tenant}.{aggregate}.{event}"
 
+    # Triggers: inbound messages that start runs, under a namespace per tenant; the part after
+    # the tenant is the subject name a workflow's trigger declares (`orders.created`).
+    @property
+    def triggers_stream(self) -> str:
+        return f"{self._stream_stem}_TRIGGERS"
+
+    @property
+    def triggers_wildcard(self) -> str:
+        return f"{self.prefix}.triggers.>"
+
+    def triggers(self, tenant: str, name: str) -> str:
+        """`ledgerflow.triggers.<tenant>.<name>`, e.g. `...triggers.default.orders.created`."""
+        return f"{self.prefix}.triggers.{tenant}.{name}"
+
+    def trigger_address(self, subject: str) -> tuple[str, str] | None:
+        """(tenant, subject name) of a triggers subject; None if it is not one."""
+        head = f"{self.prefix}.triggers."
+        if not subject.startswith(head):
+            return None
+        tenant, _, name = subject.removeprefix(head).partition(".")
+        return (tenant, name) if is_identifier(tenant) and name else None
+
+    @property
+    def triggers_consumer(self) -> str:
+        return "triggers"
+
     # Dead letters: copies of messages that exhausted their deliveries.
     def parked(self, stream: str) -> str:
         return f"{self.prefix}.parked.{stream}"

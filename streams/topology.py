@@ -26,6 +26,10 @@ DISPATCH_ACK_WAIT_SECONDS = 30.0
 RESULTS_ACK_WAIT_SECONDS = 30.0
 MAX_MESSAGE_BYTES = 1024 * 1024
 PARKED_MAX_AGE_SECONDS = 7 * 24 * 3600.0
+TRIGGERS_ACK_WAIT_SECONDS = 30.0
+TRIGGERS_MAX_DELIVER = 100
+"""Like results: a trigger message is only redelivered while PostgreSQL is down (bad ones are
+parked at once), so it gets enough deliveries, with back-off, to outlast an outage."""
 DEAD_LETTERS_ACK_WAIT_SECONDS = 30.0
 CANCELLED_RUNS_TTL_SECONDS = 24 * 3600.0
 
@@ -57,8 +61,37 @@ async def declare_streams(js: JetStreamContext, subjects: Subjects) -> None:
             ack_wait=RESULTS_ACK_WAIT_SECONDS,
             max_deliver=RESULTS_MAX_DELIVER,
         )
+    await declare_triggers(js, subjects)
     await declare_dead_letters(js, subjects)
     await declare_cancelled_runs(js, subjects)
+
+
+async def declare_triggers(js: JetStreamContext, subjects: Subjects) -> None:
+    """The work-queue stream of inbound trigger messages and the engine's durable consumer.
+
+    Messages up to the stream's limit get in, so an oversized one (over the inputs limit) is
+    parked by the consumer rather than refused unseen; `Nats-Msg-Id` de-duplicates publishes.
+    """
+    await _declare_stream(
+        js,
+        StreamConfig(
+            name=subjects.triggers_stream,
+            subjects=[subjects.triggers_wildcard],
+            retention=RetentionPolicy.WORK_QUEUE,
+            discard=DiscardPolicy.NEW,
+            storage=StorageType.FILE,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            max_msg_size=MAX_MESSAGE_BYTES,
+        ),
+    )
+    await declare_consumer(
+        js,
+        stream=subjects.triggers_stream,
+        durable=subjects.triggers_consumer,
+        filter_subject=subjects.triggers_wildcard,
+        ack_wait=TRIGGERS_ACK_WAIT_SECONDS,
+        max_deliver=TRIGGERS_MAX_DELIVER,
+    )
 
 
 @dataclass(frozen=True)

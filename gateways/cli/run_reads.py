@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from gateways.cli.output import show, show_page
 from gateways.cli.tables import duration, fields, table
 from gateways.client.pages import Page
-from gateways.client.views import Attempt, Run, RunSummary
+from gateways.client.views import Attempt, Fork, Run, RunSummary
 
 if TYPE_CHECKING:
     from gateways.client.api import LedgerflowClient
@@ -16,6 +16,10 @@ def get(client: "LedgerflowClient", args: argparse.Namespace) -> int:
     run = client.get_run(args.run_id)
     show(args, run, lambda: _run_text(run))
     return 0
+
+
+def _fork_text(fork: Fork) -> str:
+    return f"{fork['run_id']} (at version {fork['from_version']})"
 
 
 def _run_text(run: Run) -> str:
@@ -28,6 +32,8 @@ def _run_text(run: Run) -> str:
             ("trigger", run["trigger"]),
             ("retry of", run["retry_of"]),
             ("retried by", ", ".join(run["retried_by"]) or None),
+            ("forked from", run["forked_from"] and _fork_text(run["forked_from"])),
+            ("forked by", ", ".join(_fork_text(fork) for fork in run["forked_by"]) or None),
             ("created", run["created_at"]),
             ("finished", run["finished_at"]),
             ("inputs", run["inputs"] or None),

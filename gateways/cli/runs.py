@@ -1,10 +1,18 @@
-"""`ledgerflow runs ...`: every runs command's parser, and start, cancel, retry and wait."""
+"""`ledgerflow runs ...`: every runs command's parser, and start, cancel, retry, fork and
+wait."""
 
 import argparse
 from typing import TYPE_CHECKING, Any
 
 from gateways.cli import run_reads
-from gateways.cli.arguments import input_pair, instant, page_options, run_id, seconds
+from gateways.cli.arguments import (
+    input_pair,
+    instant,
+    page_options,
+    positive_int,
+    run_id,
+    seconds,
+)
 from gateways.cli.documents import read_object
 from gateways.cli.output import show
 from gateways.cli.run_history import add_history_commands
@@ -18,10 +26,11 @@ RUN_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 def add_run_commands(commands: "Subparsers", common: argparse.ArgumentParser) -> None:
-    """`runs start|get|list|cancel|retry|history|events|replay|tasks|wait` under `commands`."""
+    """`runs start|get|list|cancel|retry|fork|history|events|replay|tasks|wait` under
+    `commands`."""
     runs = commands.add_parser(
         "runs",
-        help="start, list, inspect, cancel, retry and wait for runs (over the HTTP API)",
+        help="start, list, inspect, cancel, retry, fork and wait for runs (over the HTTP API)",
         description="Runs: one execution of a pinned workflow version, with its event history.",
     )
     actions = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -45,6 +54,7 @@ def add_run_commands(commands: "Subparsers", common: argparse.ArgumentParser) ->
     cancel.add_argument("run_id", type=run_id, metavar="RUN_ID")
     cancel.add_argument("--reason", help="why (recorded in the run's history)")
     cancel.set_defaults(api_command=_cancel)
+    _add_fork(actions, common)
     _add_wait(actions, common)
 
 
@@ -96,6 +106,28 @@ def _add_list(actions: "Subparsers", common: argparse.ArgumentParser) -> None:
     listing.set_defaults(api_command=run_reads.listing)
 
 
+def _add_fork(actions: "Subparsers", common: argparse.ArgumentParser) -> None:
+    fork = actions.add_parser(
+        "fork",
+        parents=[common],
+        help="start a new run from a run's state at one of its versions",
+        description="Start a new run from the run's state after its N-th event (`runs "
+        "events RUN_ID` numbers them): tasks that had succeeded by then are reused, the rest "
+        "run again. Both runs' histories show the link. "
+        "Example: ledgerflow runs fork RUN_ID --from-version 5",
+    )
+    fork.add_argument("run_id", type=run_id, metavar="RUN_ID")
+    fork.add_argument(
+        "--from-version", type=positive_int, required=True, metavar="N", help="1 is RunStarted"
+    )
+    fork.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="repeating the command with the same key, run and version returns the same run",
+    )
+    fork.set_defaults(api_command=_fork)
+
+
 def _add_wait(actions: "Subparsers", common: argparse.ArgumentParser) -> None:
     wait = actions.add_parser(
         "wait",
@@ -134,6 +166,13 @@ def _cancel(client: "LedgerflowClient", args: argparse.Namespace) -> int:
 def _retry(client: "LedgerflowClient", args: argparse.Namespace) -> int:
     run = client.retry_run(args.run_id)
     show(args, run, lambda: f"{run['id']}  {_pinned(run)} {run['status']} (retry of {args.run_id})")
+    return 0
+
+
+def _fork(client: "LedgerflowClient", args: argparse.Namespace) -> int:
+    run = client.fork_run(args.run_id, args.from_version, idempotency_key=args.idempotency_key)
+    forked = f"(forked from {args.run_id} at version {args.from_version})"
+    show(args, run, lambda: f"{run['id']}  {_pinned(run)} {run['status']} {forked}")
     return 0
 
 

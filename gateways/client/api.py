@@ -218,6 +218,15 @@ class LedgerflowClient:
         """Start a new run linked to this failed or cancelled one; returns the new run."""
         return cast(Run, self._call("POST", _path("runs", str(run_id), "retry")))
 
+    def fork_run(
+        self, run_id: RunId, from_version: int, *, idempotency_key: str | None = None
+    ) -> Run:
+        """Start a new run from this run's state after its `from_version`-th event (what had
+        succeeded by then is reused); returns the new run."""
+        path = _path("runs", str(run_id), "fork")
+        params = {"from_version": from_version}
+        return cast(Run, self._call("POST", path, params, key=idempotency_key))
+
     def run_events(
         self,
         run_id: RunId,

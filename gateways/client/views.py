@@ -37,6 +37,13 @@ class Task(TypedDict):
     depends_on: list[str]
 
 
+class Fork(TypedDict):
+    """One end of a fork: the other run, and the parent's version the fork started from."""
+
+    run_id: str
+    from_version: int
+
+
 class Run(TypedDict):
     """A run of a pinned workflow version, with its tasks in definition order."""
 
@@ -49,6 +56,8 @@ class Run(TypedDict):
     trigger: str
     retry_of: str | None
     retried_by: list[str]
+    forked_from: Fork | None
+    forked_by: list[Fork]
     inputs: dict[str, Any]
     created_at: str
     finished_at: str | None

@@ -14,6 +14,7 @@ from gateways.http.audit import AuditController
 from gateways.http.event_stream import EventStreaming
 from gateways.http.events import EventController
 from gateways.http.health import HealthController, ReadinessProbe
+from gateways.http.ingest import IngestController
 from gateways.http.limits import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_JSON_DEPTH,
@@ -29,9 +30,12 @@ from gateways.http.run_lists import RunListController, RunListing, TaskAttempts
 from gateways.http.runs import RunController
 from gateways.http.schedules import ScheduleController
 from gateways.http.statistics import StatisticsController, StatisticsListing
+from gateways.http.subscriptions import SubscriptionController
 from gateways.http.workers import WorkerController, WorkerDirectory
 from gateways.http.workflow_lists import WorkflowListing, list_workflows
 from gateways.http.workflows import WorkflowController
+from gateways.webhooks.addresses import AddressPolicy
+from gateways.webhooks.store import MemoryWebhookStore, WebhookStore
 
 T = TypeVar("T")
 
@@ -49,11 +53,15 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
     event_streaming: EventStreaming | None = None,
+    webhook_store: WebhookStore | None = None,
+    webhook_addresses: AddressPolicy | None = None,
 ) -> Litestar:
     """The Litestar app serving `engine`; `readiness` says whether PostgreSQL and NATS are up,
     `workers` lists the worker registry; `runs`, `workflows`, `attempts` and `statistics` list
     the read models (eventually consistent with the log), and `projections` reports their lag;
-    `event_streaming` paces Server-Sent Event responses (`close()` it to end them on shutdown)."""
+    `event_streaming` paces Server-Sent Event responses (`close()` it to end them on shutdown);
+    `webhook_store` keeps subscriptions' secrets and delivery logs (in memory if not given) and
+    `webhook_addresses` says which endpoint URLs may be subscribed (public https by default)."""
     return Litestar(
         route_handlers=[
             # One router for both: Litestar cannot add a handler to a path that an earlier
@@ -67,6 +75,8 @@ def create_app(
             WorkerController,
             ProjectionController,
             EventController,
+            IngestController,  # /v1/events/ingest: its own path beside /v1/events
+            SubscriptionController,
             AuditController,
             HealthController,
         ],
@@ -88,6 +98,16 @@ def create_app(
             ),
             "event_streaming": Provide(
                 _constant(event_streaming or EventStreaming()), use_cache=True, sync_to_thread=False
+            ),
+            "webhook_store": Provide(
+                _constant(webhook_store or MemoryWebhookStore()),
+                use_cache=True,
+                sync_to_thread=False,
+            ),
+            "webhook_addresses": Provide(
+                _constant(webhook_addresses or AddressPolicy()),
+                use_cache=True,
+                sync_to_thread=False,
             ),
             "tenant": Provide(tenant_of, sync_to_thread=False),
             "origin": Provide(origin_of, sync_to_thread=False),

@@ -27,6 +27,16 @@ RunId = Annotated[
     ),
 ]
 
+SubscriptionId = Annotated[
+    UUID,
+    PathParameter(
+        description="The subscription's id (a UUID); anything else is refused with 422.",
+        examples=[
+            Example(summary="A subscription id", value="5f0c7d2e-3b8a-4d61-9e2f-1a7c4b9d0e35")
+        ],
+    ),
+]
+
 
 def workflow_path(name: str) -> str:
     return f"/v1/workflows/{name}"

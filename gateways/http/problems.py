@@ -19,12 +19,14 @@ from aggregates.errors import (
     DomainError,
     IdempotencyKeyReusedError,
     InvalidBackfillError,
+    InvalidTriggerMessageError,
     InvalidWorkflowError,
     NoScheduleError,
     OutsideHistoryError,
     RunAlreadyFinishedError,
     RunNotFoundError,
     RunNotRetryableError,
+    SubscriptionNotFoundError,
     WorkflowAlreadyExistsError,
     WorkflowNotFoundError,
     WorkflowRetiredError,
@@ -71,6 +73,7 @@ INTERNAL = ProblemKind(500, "internal-error", "Internal server error")
 _DOMAIN_KINDS: dict[type[DomainError], ProblemKind] = {
     WorkflowNotFoundError: ProblemKind(404, "workflow-not-found", "Workflow not found"),
     RunNotFoundError: ProblemKind(404, "run-not-found", "Run not found"),
+    SubscriptionNotFoundError: ProblemKind(404, "subscription-not-found", "Subscription not found"),
     NoScheduleError: ProblemKind(404, "schedule-not-found", "The workflow has no schedule"),
     WorkflowAlreadyExistsError: ProblemKind(409, "workflow-exists", "Workflow already exists"),
     WorkflowRetiredError: ProblemKind(409, "workflow-retired", "Workflow retired"),
@@ -129,6 +132,7 @@ def exception_handlers(*, max_body_bytes: int) -> ExceptionHandlersMap:
         HTTPException: http_error,
         InvalidWorkflowError: _invalid_workflow,
         InvalidBackfillError: _invalid_backfill,
+        InvalidTriggerMessageError: _invalid_trigger_message,
         OutsideHistoryError: _outside_history,
         DomainError: _domain_error,
         UnsupportedBodyTypeError: _unsupported_body_type,
@@ -173,6 +177,11 @@ def _outside_history(request: AnyRequest, exc: OutsideHistoryError) -> Response[
 def _invalid_backfill(request: AnyRequest, exc: InvalidBackfillError) -> Response[Any]:
     errors = [(p.loc, p.msg) for p in exc.problems]
     return problem(VALIDATION_FAILED, f"{len(errors)} field(s) are not valid", errors)
+
+
+def _invalid_trigger_message(request: AnyRequest, exc: InvalidTriggerMessageError) -> Response[Any]:
+    errors = [(p.loc, p.msg) for p in exc.problems]
+    return problem(VALIDATION_FAILED, "the body is not a valid CloudEvent", errors)
 
 
 def _domain_error(request: AnyRequest, exc: DomainError) -> Response[Any]:

@@ -8,7 +8,7 @@ from litestar.openapi.spec import Example
 from litestar.params import QueryParameter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aggregates.run import Run, RunStatus
+from aggregates.run import ForkLink, Run, RunStatus
 from aggregates.spec import WorkflowSpec, refuse_unstorable
 from aggregates.task_state import TaskState, TaskStatus
 from gateways.http.paths import run_events_path, run_path
@@ -23,6 +23,16 @@ AsOfVersion = Annotated[
         ge=1,
         description="Show the run as it stood after its N-th event (1 is `RunStarted`).",
         examples=[Example(summary="After its third event", value=3)],
+    ),
+]
+
+FromVersion = Annotated[
+    int,
+    QueryParameter(
+        ge=1,
+        description="Start from the run's state after its N-th event (1 is `RunStarted`; at "
+        "most the run's latest version).",
+        examples=[Example(summary="After its fifth event", value=5)],
     ),
 ]
 
@@ -170,6 +180,17 @@ class RunLinks(_View):
     events: Annotated[str, Field(examples=["/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10/events"])]
 
 
+class ForkView(_View):
+    """One end of a fork: the other run, and the parent's version the fork started from."""
+
+    run_id: Annotated[str, Field(examples=["3c9f6a2e-8d41-4b7a-b0e5-19c4d7e2f8a6"])]
+    from_version: Annotated[int, Field(ge=1, examples=[5])]
+
+    @classmethod
+    def of(cls, link: ForkLink) -> "ForkView":
+        return cls(run_id=str(link.run_id), from_version=link.from_version)
+
+
 class RunView(_View):
     """A run of a pinned workflow version, with its tasks in definition order."""
 
@@ -184,10 +205,20 @@ class RunView(_View):
     status: RunStatus
     reason: Annotated[str | None, Field(description="Why the run failed or was cancelled.")]
     trigger: Annotated[
-        str, Field(description="What started the run: api, adhoc or retry.", examples=["api"])
+        str,
+        Field(
+            description="What started the run: api, adhoc, schedule, backfill, retry or fork.",
+            examples=["api"],
+        ),
     ]
     retry_of: Annotated[str | None, Field(description="The run this one retries.")]
     retried_by: Annotated[list[str], Field(description="Runs that retry this one, oldest first.")]
+    forked_from: Annotated[
+        ForkView | None, Field(description="The run (and its version) this one was forked from.")
+    ]
+    forked_by: Annotated[
+        list[ForkView], Field(description="Runs forked from this one, oldest first.")
+    ]
     inputs: Annotated[dict[str, Any], Field(examples=[{"date": "2024-05-01"}])]
     created_at: datetime
     finished_at: datetime | None
@@ -206,6 +237,8 @@ class RunView(_View):
             trigger=run.trigger,
             retry_of=run.retry_of,
             retried_by=list(run.retried_by),
+            forked_from=None if run.forked_from is None else ForkView.of(run.forked_from),
+            forked_by=[ForkView.of(link) for link in run.forked_by],
             inputs=run.inputs,
             created_at=run.created_on,
             finished_at=run.finished_at,

@@ -1,5 +1,5 @@
 """The runs resource: start a run (of a workflow or ad hoc), read (now or as of the past),
-cancel and retry."""
+cancel, retry and fork."""
 
 from typing import Annotated
 
@@ -21,6 +21,7 @@ from gateways.http.run_views import (
     START_EXAMPLES,
     AsOfVersion,
     CancelRunRequest,
+    FromVersion,
     RunView,
     StartAdhocRunRequest,
     StartRunRequest,
@@ -42,6 +43,12 @@ _RUN_LOCATION = ResponseHeader(
     value="/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10",
     documentation_only=True,
     description="The run's URL.",
+)
+_NEW_RUN_LOCATION = ResponseHeader(
+    name="Location",
+    value="/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10",
+    documentation_only=True,
+    description="The new run's URL.",
 )
 _REPLAYED = ResponseSpec(
     data_container=RunView,
@@ -192,14 +199,7 @@ class RunController(Controller):
         "`RunRetried` with the new id): tasks that succeeded here are reused with their "
         "outputs, the failed, skipped and cancelled ones run again. This run never reopens. "
         "A queued, running or succeeded run is a 409.",
-        response_headers=[
-            ResponseHeader(
-                name="Location",
-                value="/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10",
-                documentation_only=True,
-                description="The new run's URL.",
-            )
-        ],
+        response_headers=[_NEW_RUN_LOCATION],
         responses=problem_responses(404, 409),
     )
     def retry(
@@ -212,3 +212,38 @@ class RunController(Controller):
     ) -> Response[RunView]:
         run = engine.retry_run(tenant, run_id, origin)
         return Response(RunView.of(run), status_code=202, headers={"Location": run_path(run.id)})
+
+    @post(
+        "/runs/{run_id:str}/fork",
+        status_code=202,
+        sync_to_thread=True,
+        summary="Fork a run from one of its versions",
+        description="Starts a new run from this run's state after its `from_version`-th event "
+        "(as `GET /v1/runs/{id}?as_of_version=N` shows it): tasks that had succeeded by then "
+        "are reused with their outputs, the rest run again. The runs are linked both ways: "
+        "this run records `RunForked` (its only change; it may be finished or not) and the "
+        "new one `RunForkedFrom` (`forked_from`, `forked_by` in the views). A `from_version` "
+        "below 1 or beyond this run's latest version is a 422 naming it. With an "
+        "`Idempotency-Key`, a retried request for the same run and version returns the run "
+        "it started (200); the same key for another request is a 409.",
+        response_description="Accepted (200 for a replay of the same Idempotency-Key); "
+        "`Location` is the new run's URL.",
+        response_headers=[_NEW_RUN_LOCATION],
+        responses={200: _REPLAYED, **problem_responses(404, 409)},
+    )
+    def fork(
+        self,
+        *,
+        run_id: RunId,
+        from_version: FromVersion,
+        engine: NamedDependency[Ledgerflow],
+        tenant: NamedDependency[str],
+        origin: NamedDependency[Origin],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[RunView]:
+        run, created = engine.fork_run(tenant, run_id, from_version, origin, idempotency_key)
+        return Response(
+            RunView.of(run),
+            status_code=202 if created else 200,
+            headers={"Location": run_path(run.id)},
+        )

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aggregates.retry import RetryPolicy
 from aggregates.schedule import ScheduleSpec
 from aggregates.spec import TaskSpec, WorkflowSpec
+from aggregates.trigger import TriggerSpec
 from aggregates.workflow import Workflow
 from engine.application import Applied
 
@@ -49,6 +50,20 @@ SPEC_EXAMPLES = [
         },
     ),
     Example(
+        summary="A workflow started by paid orders (a trigger)",
+        value={
+            "name": "fulfil-order",
+            "tasks": [{"name": "ship", "command": "python -m shop.ship"}],
+            "triggers": [
+                {
+                    "subject": "orders.created",
+                    "type": "orders.created",
+                    "filter": {"data.status": "paid"},
+                }
+            ],
+        },
+    ),
+    Example(
         summary="A single no-op task",
         value={"name": "hello", "tasks": [{"name": "noop", "executor": "noop"}]},
     ),
@@ -72,6 +87,10 @@ class WorkflowDefinition(_View):
         ScheduleSpec | None,
         Field(description="When it runs by itself (cron); null if it only runs when started."),
     ] = None
+    triggers: Annotated[
+        list[TriggerSpec],
+        Field(description="The subjects whose matching messages start runs (none: empty)."),
+    ] = []
     created_at: Annotated[datetime, Field(description="When version 1 was registered.")]
     updated_at: Annotated[datetime, Field(description="When the latest version was recorded.")]
     retired: Annotated[
@@ -100,6 +119,7 @@ class WorkflowDefinition(_View):
             tasks=list(spec.tasks),
             retry=spec.retry,
             schedule=spec.schedule,
+            triggers=list(spec.triggers),
             created_at=workflow.created_on,
             updated_at=workflow.version_recorded_at,
             retired=workflow.is_retired,

@@ -125,7 +125,7 @@ def test_cancelling_a_running_run_kills_its_task_and_ends_the_run(deployment: De
     deployment.apply(
         "long",
         [
-            {"name": "a", "command": "sleep 300"},
+            {"name": "a", "command": "sleep 299"},
             {"name": "b", "command": "echo never", "depends_on": ["a"]},
         ],
     )
@@ -138,7 +138,7 @@ def test_cancelling_a_running_run_kills_its_task_and_ends_the_run(deployment: De
     run = deployment.run(run_id)
     assert (run["status"], run["reason"]) == ("cancelled", "enough")
     assert [task["status"] for task in run["tasks"]] == ["cancelled", "cancelled"]
-    wait_for(lambda: "sleep 300" not in running_commands(), "the task was not killed")
+    wait_for(lambda: "sleep 299" not in running_commands(), "the task was not killed")
     again = deployment.http.post(f"/v1/runs/{run_id}/cancel")
     assert again.status_code == 409
 

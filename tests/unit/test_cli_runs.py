@@ -257,3 +257,34 @@ def test_wait_gives_up_after_its_timeout(capsys: pytest.CaptureFixture[str]) -> 
 
     assert outcome.code == 1
     assert outcome.err == f"ledgerflow: run {run['id']} is still queued after 0.2s\n"
+
+
+def test_fork_starts_a_run_from_a_version_and_get_shows_both_links(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with an_api_with_etl() as api:
+        run = api.client().start_run("etl")
+        api.finish(run["id"])
+        forked = ledgerflow(api, capsys, "runs", "fork", run["id"], "--from-version", "1")
+        child = api.client().get_run(forked.out.split()[0])
+        parent = ledgerflow(api, capsys, "runs", "get", run["id"])
+        shown = ledgerflow(api, capsys, "runs", "get", child["id"])
+
+    assert forked.out.endswith(f"etl v1 queued (forked from {run['id']} at version 1)\n")
+    assert ["forked", "by", child["id"], "(at", "version", "1)"] in [
+        ln.split() for ln in parent.lines
+    ]
+    assert ["forked", "from", run["id"], "(at", "version", "1)"] in [
+        ln.split() for ln in shown.lines
+    ]
+
+
+def test_fork_needs_a_positive_from_version(capsys: pytest.CaptureFixture[str]) -> None:
+    run_id = "0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10"
+
+    missing = refused(capsys, "runs", "fork", run_id)
+    zero = refused(capsys, "runs", "fork", run_id, "--from-version", "0")
+
+    assert (missing.code, zero.code) == (2, 2)
+    assert "--from-version" in missing.err
+    assert "--from-version" in zero.err

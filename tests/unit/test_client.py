@@ -252,3 +252,20 @@ def test_a_retired_workflow_starts_no_run_until_it_is_applied_again() -> None:
     assert (retired["retired"], retired["retired_reason"]) == (True, "replaced")
     assert refused.value.status == 409
     assert restored["applied"] == "revised"
+
+
+def test_forking_a_run_links_both_runs_and_a_key_makes_it_idempotent() -> None:
+    with an_api() as api, api.client() as client:
+        client.create_workflow(a_spec("etl"))
+        run = client.start_run("etl")
+
+        fork = client.fork_run(run["id"], 1, idempotency_key="k1")
+        again = client.fork_run(run["id"], 1, idempotency_key="k1")
+        with pytest.raises(ApiError) as beyond:
+            client.fork_run(run["id"], 99)
+        parent = client.get_run(run["id"])
+
+    assert fork["forked_from"] == {"run_id": run["id"], "from_version": 1}
+    assert again["id"] == fork["id"]
+    assert parent["forked_by"] == [{"run_id": fork["id"], "from_version": 1}]
+    assert (beyond.value.status, beyond.value.errors[0].loc) == (422, "from_version")

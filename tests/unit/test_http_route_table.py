@@ -83,8 +83,10 @@ def test_an_options_request_allows_every_method_of_its_path() -> None:
     _, schema = the_app_and_its_schema()
     with a_client() as client:
         for path, item in schema["paths"].items():
-            concrete = path.replace("{name}", "etl").replace(
-                "{run_id}", "0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10"
+            concrete = (
+                path.replace("{name}", "etl")
+                .replace("{run_id}", "0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10")
+                .replace("{subscription_id}", "5f0c7d2e-3b8a-4d61-9e2f-1a7c4b9d0e35")
             )
 
             allowed = client.options(concrete).headers["allow"]

@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions' endpoints checked, their secrets and delivery log, and deliveries."""

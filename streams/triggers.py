@@ -1,0 +1,121 @@
+"""The trigger consumer: each CloudEvent on `ledgerflow.triggers.<tenant>.<name>` starts runs."""
+
+import asyncio
+import logging
+from collections import Counter
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+
+from aggregates.errors import InvalidTriggerMessageError, Problem
+from aggregates.trigger import TriggerMessage, decode_trigger_message
+from engine.application import Ledgerflow
+from streams.dead_letters import (
+    PARKED_REASON_HEADER,
+    PARKED_SEQUENCE_HEADER,
+    PARKED_STREAM_HEADER,
+    PARKED_SUBJECT_HEADER,
+)
+from streams.recorder import redelivery_delay
+from streams.subjects import Subjects
+
+logger = logging.getLogger(__name__)
+
+FETCH_TIMEOUT_SECONDS = 1.0
+RETRY_DELAY_SECONDS = 1.0
+PARK_TIMEOUT_SECONDS = 5.0
+
+
+class TriggerConsumer:
+    """Starts the runs each trigger message matches; acks only after the commit.
+
+    Run ids derive from (tenant, workflow, message id), so a redelivery starts nothing new.
+    A message that is not JSON, not a CloudEvent or over the inputs limit is parked at once
+    (copied to the parked stream, then terminated), so it never blocks the ones behind it.
+    """
+
+    def __init__(
+        self, engine: Ledgerflow, js: JetStreamContext, subjects: Subjects, *, batch_size: int = 64
+    ) -> None:
+        self._engine = engine
+        self._js = js
+        self._subjects = subjects
+        self._batch_size = batch_size
+        self.counts: Counter[str] = Counter()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume trigger messages until `stop` is set."""
+        subscription = await self._js.pull_subscribe_bind(
+            durable=self._subjects.triggers_consumer, stream=self._subjects.triggers_stream
+        )
+        try:
+            while not stop.is_set():
+                try:
+                    messages = await subscription.fetch(
+                        self._batch_size, timeout=FETCH_TIMEOUT_SECONDS
+                    )
+                except (NatsTimeoutError, TimeoutError):
+                    continue
+                except Exception as error:  # NATS reconnecting
+                    logger.warning("fetching trigger messages failed: %s", error)
+                    await asyncio.sleep(RETRY_DELAY_SECONDS)
+                    continue
+                for message in messages:
+                    await self._handle(message)
+        finally:
+            await subscription.unsubscribe()
+
+    async def _handle(self, message: Msg) -> None:
+        try:
+            tenant, trigger = self._parse(message)
+        except InvalidTriggerMessageError as error:
+            self.counts["parked"] += 1
+            logger.warning("parked a trigger message on %s: %s", message.subject, error)
+            await self._park(message, str(error))
+            return
+        try:
+            started = await asyncio.to_thread(
+                self._engine.start_triggered_runs, tenant, trigger, f"nats:{message.subject}"
+            )
+        except Exception as error:  # PostgreSQL unavailable: let JetStream redeliver later
+            logger.warning("trigger message %s not handled: %s", trigger.id, error)
+            await message.nak(delay=redelivery_delay(message.metadata.num_delivered))
+            return
+        created = sum(item.created for item in started)
+        self.counts["started"] += created
+        self.counts["duplicates"] += len(started) - created
+        if not started:
+            self.counts["unmatched"] += 1
+        await message.ack()
+
+    def _parse(self, message: Msg) -> tuple[str, TriggerMessage]:
+        address = self._subjects.trigger_address(message.subject)
+        if address is None:
+            problem = Problem("subject", f"{message.subject} is not a trigger subject")
+            raise InvalidTriggerMessageError([problem])
+        tenant, name = address
+        msg_id = (message.headers or {}).get("Nats-Msg-Id")
+        return tenant, decode_trigger_message(name, message.data, msg_id)
+
+    async def _park(self, message: Msg, reason: str) -> None:
+        """Keep a copy on the parked stream, then drop the original (terminate it)."""
+        stream, sequence = message.metadata.stream, message.metadata.sequence.stream
+        try:
+            await self._js.publish(
+                self._subjects.parked(stream),
+                message.data,
+                timeout=PARK_TIMEOUT_SECONDS,
+                headers={
+                    "Nats-Msg-Id": f"{stream}:{sequence}",
+                    PARKED_STREAM_HEADER: stream,
+                    PARKED_SUBJECT_HEADER: message.subject,
+                    PARKED_SEQUENCE_HEADER: str(sequence),
+                    PARKED_REASON_HEADER: " ".join(reason.split())[:512],
+                },
+            )
+        except Exception as error:  # NATS busy: parking is retried with the redelivery
+            logger.warning("parking a trigger message failed: %s", error)
+            await message.nak(delay=RETRY_DELAY_SECONDS)
+            return
+        await message.term()
