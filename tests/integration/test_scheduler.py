@@ -85,10 +85,9 @@ async def test_two_replicas_on_the_real_clock_fire_every_second_once(
     engines = [Ledgerflow(env=settings.eventsourcing_env()) for _ in range(2)]
     first = engines[0]
     try:
-        first.register_workflow(
-            DEFAULT_TENANT, a_scheduled_spec(cron="* * * * * *"), first.origin("t")
-        )
-        registered = first.clock()
+        origin = first.origin("t")
+        first.register_workflow(DEFAULT_TENANT, a_scheduled_spec(cron="* * * * * *"), origin)
+        registered = origin.at  # the schedule fires after its registration event's time
         stop = asyncio.Event()
         tasks = [asyncio.create_task(build_projection(first, SCHEDULES).run(stop))]
         tasks += [
