@@ -208,3 +208,29 @@ def _parked_headers(
         }
     )
     return headers
+
+
+async def park_unreadable(
+    js: JetStreamContext, subjects: Subjects, message: Msg, reason: str, *, retry_after: float
+) -> None:
+    """Keep a copy of a message nobody can read on the parked stream, then terminate it; if
+    NATS cannot take the copy now, the message is redelivered after `retry_after` seconds."""
+    stream, sequence = message.metadata.stream, message.metadata.sequence.stream
+    try:
+        await js.publish(
+            subjects.parked(stream),
+            message.data,
+            timeout=PUBLISH_TIMEOUT_SECONDS,
+            headers={
+                "Nats-Msg-Id": f"{stream}:{sequence}",
+                PARKED_STREAM_HEADER: stream,
+                PARKED_SUBJECT_HEADER: message.subject,
+                PARKED_SEQUENCE_HEADER: str(sequence),
+                PARKED_REASON_HEADER: " ".join(reason.split())[:512],
+            },
+        )
+    except Exception as error:  # NATS busy: parking is retried with the redelivery
+        logger.warning("parking an unreadable message from %s failed: %s", stream, error)
+        await message.nak(delay=retry_after)
+        return
+    await message.term()

@@ -11,12 +11,7 @@ from pydantic import ValidationError
 
 from aggregates.run import Recorded, TaskReport
 from engine.application import Ledgerflow
-from streams.dead_letters import (
-    PARKED_REASON_HEADER,
-    PARKED_SEQUENCE_HEADER,
-    PARKED_STREAM_HEADER,
-    PARKED_SUBJECT_HEADER,
-)
+from streams.dead_letters import park_unreadable
 from streams.messages import TaskReported
 from streams.subjects import Subjects
 
@@ -25,7 +20,6 @@ logger = logging.getLogger(__name__)
 FETCH_TIMEOUT_SECONDS = 1.0
 RETRY_DELAY_SECONDS = 1.0
 MAX_RETRY_DELAY_SECONDS = 30.0
-PARK_TIMEOUT_SECONDS = 5.0
 
 
 class ResultRecorder:
@@ -74,7 +68,13 @@ class ResultRecorder:
         for message in messages:
             report = self._parse(message)
             if report is None:
-                await self._park(message)
+                await park_unreadable(
+                    self._js,
+                    self._subjects,
+                    message,
+                    "malformed result",
+                    retry_after=RETRY_DELAY_SECONDS,
+                )
             else:
                 accepted.append((message, report))
         if not accepted:
@@ -91,28 +91,6 @@ class ResultRecorder:
         for (message, report), outcome in zip(accepted, outcomes, strict=True):
             self._count(report, outcome)
             await message.ack()
-
-    async def _park(self, message: Msg) -> None:
-        """Keep a copy of a result no recorder can read on the parked stream, then drop it."""
-        stream, sequence = message.metadata.stream, message.metadata.sequence.stream
-        try:
-            await self._js.publish(
-                self._subjects.parked(stream),
-                message.data,
-                timeout=PARK_TIMEOUT_SECONDS,
-                headers={
-                    "Nats-Msg-Id": f"{stream}:{sequence}",
-                    PARKED_STREAM_HEADER: stream,
-                    PARKED_SUBJECT_HEADER: message.subject,
-                    PARKED_SEQUENCE_HEADER: str(sequence),
-                    PARKED_REASON_HEADER: "malformed result",
-                },
-            )
-        except Exception as error:  # NATS busy: parking is retried with the redelivery
-            logger.warning("parking a malformed result failed: %s", error)
-            await message.nak(delay=RETRY_DELAY_SECONDS)
-            return
-        await message.term()
 
     def _parse(self, message: Msg) -> TaskReport | None:
         try:

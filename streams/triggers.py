@@ -11,12 +11,7 @@ from nats.js import JetStreamContext
 from aggregates.errors import InvalidTriggerMessageError, Problem
 from aggregates.trigger import TriggerMessage, decode_trigger_message
 from engine.application import Ledgerflow
-from streams.dead_letters import (
-    PARKED_REASON_HEADER,
-    PARKED_SEQUENCE_HEADER,
-    PARKED_STREAM_HEADER,
-    PARKED_SUBJECT_HEADER,
-)
+from streams.dead_letters import park_unreadable
 from streams.recorder import redelivery_delay
 from streams.subjects import Subjects
 
@@ -24,7 +19,6 @@ logger = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_SECONDS = 1.0
 RETRY_DELAY_SECONDS = 1.0
-PARK_TIMEOUT_SECONDS = 5.0
 
 
 class TriggerConsumer:
@@ -72,7 +66,9 @@ class TriggerConsumer:
         except InvalidTriggerMessageError as error:
             self.counts["parked"] += 1
             logger.warning("parked a trigger message on %s: %s", message.subject, error)
-            await self._park(message, str(error))
+            await park_unreadable(
+                self._js, self._subjects, message, str(error), retry_after=RETRY_DELAY_SECONDS
+            )
             return
         try:
             started = await asyncio.to_thread(
@@ -97,25 +93,3 @@ class TriggerConsumer:
         tenant, name = address
         msg_id = (message.headers or {}).get("Nats-Msg-Id")
         return tenant, decode_trigger_message(name, message.data, msg_id)
-
-    async def _park(self, message: Msg, reason: str) -> None:
-        """Keep a copy on the parked stream, then drop the original (terminate it)."""
-        stream, sequence = message.metadata.stream, message.metadata.sequence.stream
-        try:
-            await self._js.publish(
-                self._subjects.parked(stream),
-                message.data,
-                timeout=PARK_TIMEOUT_SECONDS,
-                headers={
-                    "Nats-Msg-Id": f"{stream}:{sequence}",
-                    PARKED_STREAM_HEADER: stream,
-                    PARKED_SUBJECT_HEADER: message.subject,
-                    PARKED_SEQUENCE_HEADER: str(sequence),
-                    PARKED_REASON_HEADER: " ".join(reason.split())[:512],
-                },
-            )
-        except Exception as error:  # NATS busy: parking is retried with the redelivery
-            logger.warning("parking a trigger message failed: %s", error)
-            await message.nak(delay=RETRY_DELAY_SECONDS)
-            return
-        await message.term()
