@@ -194,10 +194,7 @@ class Run(AttributedAggregate):
         run = cls._create(
             cls.Started,
             id=run_id,
-            tenant=tenant,
-            actor=origin.actor,
-            correlation_id=origin.correlation_id,
-            timestamp=origin.at,
+            **origin.provenance(tenant),
             workflow=spec.name,
             workflow_version=workflow_version,
             tasks=[task.model_dump(mode="json") for task in spec.tasks],
@@ -231,9 +228,13 @@ class Run(AttributedAggregate):
         trigger: str,
         retry_of: str | None,
         scheduled_for: datetime | None = None,
+        traceparent: str | None = None,
     ) -> None:
         self.tenant = tenant
         self.correlation_id = correlation_id
+        self.traceparent = traceparent
+        """The trace of the command that started the run (None for runs stored before traces
+        were recorded); what the engine does for the run later joins it."""
         self.workflow = workflow
         self.workflow_version = workflow_version
         self.task_specs = tasks
@@ -275,6 +276,11 @@ class Run(AttributedAggregate):
         }
 
     # Commands
+
+    def acting_for(self, actor: str, at: datetime) -> Origin:
+        """The origin of what a component (worker, timer, reconciler) does for this run: the
+        run's correlation id and trace, so its whole history follows one trace."""
+        return Origin.joining(actor, self.correlation_id, at, self.traceparent)
 
     def record(self, report: TaskReport, origin: Origin, jitter: float = 1.0) -> Recorded:
         """Apply a worker's report to the current attempt; anything else is fenced."""

@@ -157,10 +157,7 @@ class ScheduleTick(AttributedAggregate):
         return cls._create(
             event_class,
             id=schedule_tick_id(tenant, workflow, tick, backfill=backfill),
-            tenant=tenant,
-            actor=origin.actor,
-            correlation_id=origin.correlation_id,
-            timestamp=origin.at,
+            **origin.provenance(tenant),
             workflow=workflow,
             scheduled_for=tick,
             **fields,

@@ -46,10 +46,7 @@ class Subscription(AttributedAggregate):
         return cls._create(
             cls.Registered,
             id=subscription_id,
-            tenant=tenant,
-            actor=origin.actor,
-            correlation_id=origin.correlation_id,
-            timestamp=origin.at,
+            **origin.provenance(tenant),
             url=url,
             types=types,
             mode=mode,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from aggregates.errors import InvalidTriggerMessageError, Problem
+from aggregates.trace_context import valid_traceparent
 
 MAX_TRIGGERS = 16
 MAX_FILTER_FIELDS = 16
@@ -57,6 +58,12 @@ class TriggerMessage:
     id: str
     type: str
     body: dict[str, Any]
+
+    @property
+    def traceparent(self) -> str | None:
+        """The sender's trace (the CloudEvents distributed-tracing extension), if valid."""
+        offered = self.body.get("traceparent")
+        return valid_traceparent(offered) if isinstance(offered, str) else None
 
 
 class _CloudEvent(BaseModel):

@@ -27,10 +27,7 @@ class TriggerIndex(AttributedAggregate):
         return cls._create(
             cls.Opened,
             id=trigger_index_id(tenant, subject),
-            tenant=tenant,
-            actor=origin.actor,
-            correlation_id=origin.correlation_id,
-            timestamp=origin.at,
+            **origin.provenance(tenant),
             subject=subject,
         )
 

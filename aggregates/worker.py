@@ -79,10 +79,7 @@ class Worker(AttributedAggregate):
         return cls._create(
             cls.Registered,
             id=cls.id_for(name, instance),
-            tenant=SYSTEM_TENANT,
-            actor=origin.actor,
-            correlation_id=origin.correlation_id,
-            timestamp=origin.at,
+            **origin.provenance(SYSTEM_TENANT),
             name=name,
             instance=instance,
             queues=queues,

@@ -49,10 +49,7 @@ class Workflow(AttributedAggregate):
         return cls._create(
             cls.Registered,
             id=workflow_id(tenant, spec.name),
-            tenant=tenant,
-            actor=origin.actor,
-            correlation_id=origin.correlation_id,
-            timestamp=origin.at,
+            **origin.provenance(tenant),
             name=spec.name,
             spec=spec.as_data(),
             fingerprint=spec.fingerprint(),

@@ -62,9 +62,11 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
         self.clock = clock
         self.jitter = jitter
 
-    def origin(self, actor: str, correlation_id: str | None = None) -> Origin:
-        """The provenance of a command issued now."""
-        return Origin(actor=actor, correlation_id=correlation_id or str(uuid4()), at=self.clock())
+    def origin(
+        self, actor: str, correlation_id: str | None = None, traceparent: str | None = None
+    ) -> Origin:
+        """The provenance of a command issued now, in the caller's trace or a new one."""
+        return Origin.joining(actor, correlation_id or str(uuid4()), self.clock(), traceparent)
 
     # Workflows
 
@@ -260,7 +262,7 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
                 if run is None:
                     outcomes.append(None)
                     continue
-                origin = Origin(f"worker:{report.worker}", run.correlation_id, self.clock())
+                origin = run.acting_for(f"worker:{report.worker}", self.clock())
                 outcomes.append(run.record(report, origin, self.jitter()))
             try:
                 self.save(*(run for run in runs.values() if run is not None))
@@ -384,7 +386,7 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
             run = self.load_run(run_id)
             if run is None:
                 return None
-            outcome = change(run, Origin(actor, run.correlation_id, self.clock()))
+            outcome = change(run, run.acting_for(actor, self.clock()))
             if outcome is Recorded.FENCED:
                 return outcome
             try:

@@ -23,6 +23,7 @@ METADATA = frozenset(
         "tenant",
         "actor",
         "correlation_id",
+        "traceparent",
     }
 )
 """Fields every event carries that become CloudEvent attributes rather than `data`."""
@@ -85,7 +86,8 @@ def cloud_event(
 
     Extension attributes (lowercase alphanumerics, as the spec requires): `tenant`, `actor`,
     `correlationid`, `position` (in the global log), `aggregateversion` (the aggregate's N-th
-    event), `run` for a run's events and `workflow` whenever the event belongs to one.
+    event), `run` for a run's events, `workflow` whenever the event belongs to one, and
+    `traceparent` (the distributed-tracing extension) unless the event predates traces.
     """
     fields = vars(event)
     event_class = type(event)
@@ -108,6 +110,8 @@ def cloud_event(
         envelope["run"] = str(originator)
     if workflow is not None:
         envelope["workflow"] = workflow
+    if (traceparent := fields.get("traceparent")) is not None:
+        envelope["traceparent"] = traceparent
     envelope["data"] = to_jsonable_python(
         {key: value for key, value in fields.items() if key not in METADATA}
     )

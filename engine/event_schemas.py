@@ -24,6 +24,10 @@ _EXTENSIONS: dict[str, Any] = {
     "aggregateversion": {"type": "integer", "minimum": 1},
     "run": {"type": "string", "format": "uuid"},
     "workflow": {"type": "string"},
+    "traceparent": {
+        "type": "string",
+        "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+    },
     "dataref": {"type": "string", "format": "uri-reference"},
 }
 _REQUIRED = [

@@ -9,6 +9,7 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import StoredEvent
 
+from aggregates.trace_context import trace_id
 from engine.event_types import flat_name
 
 _METADATA = frozenset(
@@ -20,6 +21,7 @@ _METADATA = frozenset(
         "tenant",
         "actor",
         "correlation_id",
+        "traceparent",
     }
 )
 
@@ -76,6 +78,8 @@ class HistoryEntry:
     tenant: str
     actor: str
     correlation_id: str
+    trace_id: str | None
+    """The W3C trace the event belongs to (None for events stored before traces)."""
     data: dict[str, Any]
     aggregate_id: UUID
     aggregate: str
@@ -97,7 +101,12 @@ def history_entry(position: int, event: DomainEventProtocol[Any]) -> HistoryEntr
         tenant=fields["tenant"],
         actor=fields["actor"],
         correlation_id=fields["correlation_id"],
+        trace_id=_trace_id(fields.get("traceparent")),
         data={key: value for key, value in fields.items() if key not in _METADATA},
         aggregate_id=event.originator_id,
         aggregate=type(event).__qualname__.partition(".")[0],
     )
+
+
+def _trace_id(traceparent: str | None) -> str | None:
+    return None if traceparent is None else trace_id(traceparent)

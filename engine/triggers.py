@@ -49,10 +49,10 @@ class Triggering(Application[UUID]):
         The run id is derived from (tenant, workflow, message id): a redelivered or repeated
         message returns the runs its first copy started and starts nothing. The run records
         the message as its inputs, `trigger` `event`, the actor `actor` (`trigger:<subject>`
-        by default), the message id as correlation id and `event:<subject>:<id>` as its
-        request hash.
+        by default), the message id as correlation id, the sender's trace if it names one
+        (a `traceparent` attribute) and `event:<subject>:<id>` as its request hash.
         """
-        origin = Origin(actor, message.id, self.clock())
+        origin = Origin.joining(actor, message.id, self.clock(), message.traceparent)
         outcomes: list[TriggeredRun] = []
         for name in sorted(self._listed_workflows(tenant, message.subject)):
             outcome = self._start_triggered(tenant, name, message, origin)

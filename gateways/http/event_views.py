@@ -27,6 +27,7 @@ CLOUD_EVENT_EXAMPLE: dict[str, Any] = {
     "aggregateversion": 5,
     "run": _RUN_ID,
     "workflow": "nightly-etl",
+    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     "data": {"task": "extract", "attempt": 1, "exit_code": 0, "output": {"rows": 42}},
 }
 
@@ -63,6 +64,14 @@ class CloudEventView(BaseModel):
     run: Annotated[str | None, Field(description="The run, for a run's events.")] = None
     workflow: Annotated[
         str | None, Field(description="The workflow the event belongs to, if any.")
+    ] = None
+    traceparent: Annotated[
+        str | None,
+        Field(
+            description="W3C traceparent of the request or message that caused the event "
+            "(CloudEvents distributed-tracing extension); absent on events that predate traces.",
+            examples=[CLOUD_EVENT_EXAMPLE["traceparent"]],
+        ),
     ] = None
     data: Annotated[dict[str, Any] | None, Field(examples=[CLOUD_EVENT_EXAMPLE["data"]])] = None
     dataref: Annotated[

@@ -80,6 +80,14 @@ class EventView(BaseModel):
     tenant: Annotated[str, Field(examples=["default"])]
     actor: Annotated[str, Field(examples=["anonymous"])]
     correlation_id: Annotated[str, Field(examples=["req-7f3a"])]
+    trace_id: Annotated[
+        str | None,
+        Field(
+            description="The W3C trace id of the request or message that caused the event "
+            "(null for events recorded before traces were).",
+            examples=["4bf92f3577b34da6a3ce929d0e0e4736"],
+        ),
+    ]
     data: Annotated[dict[str, Any], Field(examples=[{"task": "extract", "attempt": 1}])]
 
     @classmethod
@@ -92,6 +100,7 @@ class EventView(BaseModel):
             tenant=entry.tenant,
             actor=entry.actor,
             correlation_id=entry.correlation_id,
+            trace_id=entry.trace_id,
             data=entry.data,
         )
 

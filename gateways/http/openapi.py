@@ -28,6 +28,9 @@ Every error is RFC 9457 `application/problem+json`; validation errors (422) list
 field in `errors` as `{"loc": "tasks[1].depends_on", "msg": "..."}`. A sane `X-Request-Id`
 request header (up to 128 of `[A-Za-z0-9._:-]`) becomes the correlation id of the events
 the request records; otherwise a new one is made. Either way it is echoed in the response.
+A valid W3C `traceparent` header puts those events in the caller's trace (`trace_id` in
+histories, the `traceparent` extension of CloudEvents); without one each request starts a
+trace, which the run's later events (worker results, retries, timeouts) carry too.
 
 Limits: bodies up to 1 MiB (413), JSON nested at most 64 levels (400), run inputs up to
 256 KiB (422), names of 1-64 characters of `[A-Za-z0-9_-]` starting with a letter or digit.

@@ -11,9 +11,11 @@ from litestar.types import Message, Scope
 
 from aggregates.names import DEFAULT_TENANT
 from aggregates.provenance import Origin
+from aggregates.trace_context import valid_traceparent
 from engine.application import Ledgerflow
 
 REQUEST_ID_HEADER = "X-Request-Id"
+TRACEPARENT_HEADER = "traceparent"
 ANONYMOUS = "anonymous"
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -51,5 +53,8 @@ def tenant_of(request: Request[Any, Any, Any]) -> str:
 
 
 def origin_of(request: Request[Any, Any, Any], engine: NamedDependency[Ledgerflow]) -> Origin:
-    """The provenance every event a request causes will carry."""
-    return engine.origin(actor_of(request), correlation_id(request.scope))
+    """The provenance every event a request causes will carry: a valid `traceparent` header
+    puts them in the caller's trace; without one (or with a malformed one, which W3C Trace
+    Context says to ignore) the request starts a trace of its own."""
+    offered = valid_traceparent(request.headers.get(TRACEPARENT_HEADER))
+    return engine.origin(actor_of(request), correlation_id(request.scope), offered)
