@@ -15,6 +15,7 @@ from engine.application import Ledgerflow
 from engine.audit import AuditQuery
 from engine.event_types import ALL_EVENTS
 from engine.history import HistoryEntry
+from gateways.http.history import TraceId
 from gateways.http.openapi import problem_responses
 from gateways.http.pages import (
     DEFAULT_PAGE_SIZE,
@@ -98,14 +99,7 @@ class AuditEntryView(BaseModel):
     tenant: Annotated[str, Field(examples=["default"])]
     actor: Annotated[str, Field(examples=["anonymous"])]
     correlation_id: Annotated[str, Field(examples=["req-7f3a"])]
-    trace_id: Annotated[
-        str | None,
-        Field(
-            description="The W3C trace id of the request or message that caused the event "
-            "(null for events recorded before traces were).",
-            examples=["4bf92f3577b34da6a3ce929d0e0e4736"],
-        ),
-    ]
+    trace_id: TraceId
     data: Annotated[dict[str, Any], Field(examples=[{"reason": "wrong date"}])]
 
     @classmethod

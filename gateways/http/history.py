@@ -68,6 +68,16 @@ def known_types(types: list[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(types or ()))
 
 
+TraceId = Annotated[
+    str | None,
+    Field(
+        description="The W3C trace id of the request or message that caused the event "
+        "(null for events recorded before traces were).",
+        examples=["4bf92f3577b34da6a3ce929d0e0e4736"],
+    ),
+]
+
+
 class EventView(BaseModel):
     """One recorded state change of a run."""
 
@@ -80,14 +90,7 @@ class EventView(BaseModel):
     tenant: Annotated[str, Field(examples=["default"])]
     actor: Annotated[str, Field(examples=["anonymous"])]
     correlation_id: Annotated[str, Field(examples=["req-7f3a"])]
-    trace_id: Annotated[
-        str | None,
-        Field(
-            description="The W3C trace id of the request or message that caused the event "
-            "(null for events recorded before traces were).",
-            examples=["4bf92f3577b34da6a3ce929d0e0e4736"],
-        ),
-    ]
+    trace_id: TraceId
     data: Annotated[dict[str, Any], Field(examples=[{"task": "extract", "attempt": 1}])]
 
     @classmethod
