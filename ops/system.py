@@ -13,6 +13,7 @@ from ops.settings import Settings, SettingsError
 from projections.attempts import ATTEMPTS
 from projections.attempts_tables import AttemptsTables
 from projections.attempts_view import AttemptsView
+from projections.change_tables import ChangeTables
 from projections.read_model import ReadModel
 from projections.rebuild import Rebuilder
 from projections.runs.projection import RUNS
@@ -128,11 +129,16 @@ def read_models() -> tuple[ReadModel, ...]:
     return (ATTEMPTS, RUNS, STATISTICS, SCHEDULES)
 
 
+def build_tables(engine: Ledgerflow, model: ReadModel) -> ChangeTables:
+    """`model`'s tables (and tracking table) in the engine's schema."""
+    return model.tables(_datastore(engine))
+
+
 def build_projection(engine: Ledgerflow, model: ReadModel) -> TrackedProjection:
     """The projection that keeps `model`'s tables up to date from the engine's log."""
     return TrackedProjection(
         model.name,
-        model.tables(_datastore(engine)),
+        build_tables(engine, model),
         changes_for=model.changes_for,
         topics=model.topics,
         log=engine.recorder,

@@ -3,23 +3,17 @@
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-import psycopg
 import pytest
-from eventsourcing.persistence import Tracking
-from psycopg.sql import SQL, Identifier
 
 from aggregates.run import DEADLINE_GRACE_SECONDS, TaskReport
 from aggregates.worker import Heartbeat
 from engine.application import Ledgerflow
-from ops.migrate import migrate
-from ops.settings import Settings
-from ops.system import build_attempts_tables, build_attempts_view, build_engine
-from projections.attempt_changes import AttemptKey, TaskPinned, changes_for
+from ops.system import build_attempts_tables, build_attempts_view
+from projections.attempt_changes import AttemptKey
 from projections.attempts import ATTEMPTS
 from projections.attempts_view import AttemptsView
 from projections.tracked_projection import TrackedProjection
@@ -95,21 +89,6 @@ def a_busy_history(engine: Ledgerflow) -> list[UUID]:
     return [done.id, retried.id, cancelled.id, running.id]
 
 
-def dump(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the read model's tables, in a stable order."""
-    queries = {
-        "attempts": SQL("SELECT * FROM {}.attempts ORDER BY run_id, task, attempt"),
-        "attempt_specs": SQL("SELECT * FROM {}.attempt_specs ORDER BY run_id, task"),
-        "workers": SQL("SELECT * FROM {}.workers ORDER BY name, instance"),
-    }
-    assert settings.database_url is not None
-    with psycopg.connect(settings.database_url) as conn:
-        return {
-            table: conn.execute(query.format(Identifier(settings.schema))).fetchall()
-            for table, query in queries.items()
-        }
-
-
 async def test_attempts_and_their_deadlines_appear_as_the_log_grows(engine: Ledgerflow) -> None:
     view = build_attempts_view(engine)
     engine.apply_workflow("default", a_spec(), engine.origin("t"))
@@ -171,141 +150,3 @@ async def test_retries_cancellations_and_workers_have_their_rows(engine: Ledgerf
         ("w1", "i1", "draining", ["default"])
     ]
     assert view.live_workers() == [("w1", "i1")]
-
-
-async def test_events_the_read_model_ignores_still_advance_its_position(
-    engine: Ledgerflow,
-) -> None:
-    view = build_attempts_view(engine)
-    engine.apply_workflow("default", a_spec(), engine.origin("t"))  # a Workflow event only
-
-    async with running(a_projection(engine)):
-        await caught_up(engine, view)
-
-    assert view.position() == engine.recorder.max_notification_id() == 1
-
-
-async def test_replaying_the_log_from_zero_into_an_empty_schema_gives_the_same_rows(
-    engine: Ledgerflow, settings: Settings, unique_name: str
-) -> None:
-    view = build_attempts_view(engine)
-    async with running(a_projection(engine, batch_size=3)):
-        a_busy_history(engine)  # applied live, as it happens
-        await caught_up(engine, view)
-    elsewhere = replace(settings, schema=f"{unique_name}_replay")
-    migrate(elsewhere)
-    replay_schema = build_engine(elsewhere)
-
-    try:
-        async with running(a_projection(engine, into=replay_schema)):
-            await caught_up(engine, build_attempts_view(replay_schema))
-    finally:
-        replay_schema.close()
-
-    assert dump(elsewhere) == dump(settings)
-    assert dump(settings)["attempts"]
-
-
-async def test_a_reset_read_model_is_rebuilt_from_position_zero(
-    engine: Ledgerflow, settings: Settings
-) -> None:
-    view = build_attempts_view(engine)
-    a_busy_history(engine)
-    async with running(a_projection(engine)):
-        await caught_up(engine, view)
-    before = dump(settings)
-
-    build_attempts_tables(engine).reset(engine.name)
-    emptied = (dump(settings)["attempts"], view.position())
-    async with running(a_projection(engine)):
-        await caught_up(engine, view)
-
-    assert emptied == ([], 0)
-    assert dump(settings) == before
-
-
-async def test_a_batch_that_does_not_follow_the_recorded_position_changes_nothing(
-    engine: Ledgerflow, settings: Settings
-) -> None:
-    view = build_attempts_view(engine)
-    a_busy_history(engine)
-    async with running(a_projection(engine)):
-        await caught_up(engine, view)
-    before = dump(settings)
-    notifications = engine.recorder.select_notifications(start=1, limit=1000)
-    changes = [
-        change
-        for notification in notifications
-        for change in changes_for(engine.mapper.to_domain_event(notification))
-    ]
-    tables = build_attempts_tables(engine)
-
-    applied_again = [
-        tables.apply(changes, Tracking(engine.name, notifications[-1].id), 0),
-        tables.apply(changes[:4], Tracking(engine.name, notifications[-1].id + 9), 4),
-        tables.apply(changes[:4], Tracking(engine.name, 4), 0),
-    ]
-
-    assert applied_again == [False, False, False]
-    assert dump(settings) == before
-
-
-async def test_a_failing_batch_leaves_neither_rows_nor_its_position(
-    engine: Ledgerflow, settings: Settings
-) -> None:
-    tables = build_attempts_tables(engine)
-    run_id = UUID(int=1)
-    good = TaskPinned(run_id, "default", "a", "default", 1.0)
-    bad = TaskPinned(run_id, None, "b", "default", 1.0)  # type: ignore[arg-type]
-
-    with pytest.raises(Exception, match="null value"):
-        tables.apply([good, bad], Tracking(engine.name, 7), 0)
-
-    assert dump(settings)["attempt_specs"] == []
-    assert build_attempts_view(engine).position() == 0
-
-
-async def test_a_second_replica_stands_by_and_takes_over_when_the_first_stops(
-    engine: Ledgerflow,
-) -> None:
-    view = build_attempts_view(engine)
-    engine.apply_workflow("default", a_spec(), engine.origin("t"))
-    first = a_projection(engine, standby_poll_seconds=0.1)
-    second = a_projection(engine, standby_poll_seconds=0.1)
-    stop_first = asyncio.Event()
-    first_running = asyncio.create_task(first.run(stop_first))
-    await caught_up(engine, view)
-
-    async with running(second):
-        await asyncio.sleep(0.5)
-        standing_by = (first.active, second.active)
-        stop_first.set()
-        await asyncio.wait_for(first_running, HANG)
-        run, _ = engine.start_run("default", "hello", {}, engine.origin("t"))
-        await caught_up(engine, view)
-        took_over = second.active
-
-    assert standing_by == (True, False)
-    assert took_over
-    assert [a.status for a in view.attempts_of(run.id)] == ["queued"]
-
-
-async def test_the_projection_follows_again_after_its_database_sessions_are_killed(
-    engine: Ledgerflow, settings: Settings
-) -> None:
-    view = build_attempts_view(engine)
-    engine.apply_workflow("default", a_spec(), engine.origin("t"))
-    projection = a_projection(engine, standby_poll_seconds=0.1)
-
-    async with running(projection):
-        await caught_up(engine, view)
-        assert settings.database_url is not None
-        with psycopg.connect(settings.database_url, autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE pid <> pg_backend_pid() AND datname = current_database()"
-            )
-        run, _ = engine.start_run("default", "hello", {}, engine.origin("t"))
-        await caught_up(engine, view)
-
-    assert [a.status for a in view.attempts_of(run.id)] == ["queued"]

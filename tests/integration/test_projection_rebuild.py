@@ -22,8 +22,7 @@ from ops.system import (
 )
 from projections.tracked_projection import TrackedProjection
 from tests.builders import a_spec
-from tests.integration.test_attempts_projection import a_busy_history
-from tests.integration.test_runs_projection import a_mixed_history
+from tests.integration.test_read_model_contract import a_rich_history, dump
 
 pytestmark = pytest.mark.integration
 
@@ -60,43 +59,24 @@ async def caught_up(engine: Ledgerflow) -> None:
         await asyncio.sleep(0.05)
 
 
-def dump(settings: Settings, engine: Ledgerflow) -> dict[str, list[tuple[Any, ...]]]:
+def dump_all(engine: Ledgerflow) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every read model's tables (positions included), in a stable order."""
-    datastore = engine.factory.datastore  # type: ignore[attr-defined]
-    tables = [t for model in read_models() for t in model.tables(datastore).tables]
-    assert settings.database_url is not None
-    with psycopg.connect(settings.database_url) as conn:
-        return {
-            table: sorted(
-                conn.execute(
-                    SQL("SELECT * FROM {}.{}").format(
-                        Identifier(settings.schema), Identifier(table)
-                    )
-                ).fetchall(),
-                key=repr,
-            )
-            for table in tables
-        }
-
-
-def a_workload(engine: Ledgerflow) -> None:
-    a_mixed_history(engine)
-    a_busy_history(engine)
+    return {table: rows for model in read_models() for table, rows in dump(model, engine).items()}
 
 
 async def test_a_rebuild_from_position_zero_gives_the_same_rows_as_the_live_read_models(
     engine: Ledgerflow, settings: Settings
 ) -> None:
     async with following(engine):
-        a_workload(engine)
+        a_rich_history(engine)
         await caught_up(engine)
-    live = dump(settings, engine)
+    live = dump_all(engine)
 
     rebuilt = build_rebuilder(engine).rebuild(read_models())
 
     assert [r.name for r in rebuilt] == [m.name for m in read_models()]
     assert {r.position for r in rebuilt} == {engine.recorder.max_notification_id()}
-    assert dump(settings, engine) == live
+    assert dump_all(engine) == live
     assert sum(len(rows) for rows in live.values()) > 20
 
 
@@ -120,17 +100,17 @@ async def test_a_rebuild_while_runs_start_loses_and_duplicates_nothing(
         done.set()
         started = await starting
         await caught_up(engine)
-    live = dump(settings, engine)
+    live = dump_all(engine)
     build_rebuilder(engine).rebuild(read_models())
 
     assert len(live["runs"]) == started
-    assert dump(settings, engine) == live
+    assert dump_all(engine) == live
 
 
 async def test_a_read_model_built_by_another_version_is_rebuilt_once(
     engine: Ledgerflow, settings: Settings
 ) -> None:
-    a_workload(engine)
+    a_rich_history(engine)
     assert settings.database_url is not None
     with psycopg.connect(settings.database_url) as conn:
         conn.execute(
@@ -153,7 +133,7 @@ async def test_a_read_model_built_by_another_version_is_rebuilt_once(
 async def test_status_reports_each_read_models_lag_and_whether_it_is_followed(
     engine: Ledgerflow,
 ) -> None:
-    a_workload(engine)
+    a_rich_history(engine)
     status = build_projection_status(engine)
 
     behind = status()
@@ -187,11 +167,11 @@ async def test_writers_in_several_processes_never_make_a_follower_skip_an_event(
                 *(asyncio.to_thread(start_runs, writer, 200) for writer in [engine, *others])
             )
             await caught_up(engine)
-        live = dump(settings, engine)
+        live = dump_all(engine)
         build_rebuilder(engine).rebuild(read_models())
     finally:
         for other in others:
             other.close()
 
     assert len(live["runs"]) == 600
-    assert dump(settings, engine) == live
+    assert dump_all(engine) == live

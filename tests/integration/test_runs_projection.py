@@ -10,7 +10,6 @@ from uuid import UUID
 
 import psycopg
 import pytest
-from eventsourcing.persistence import Tracking
 from psycopg.sql import SQL, Identifier
 
 from aggregates.run import TaskReport
@@ -18,7 +17,6 @@ from engine.application import Ledgerflow
 from ops.migrate import migrate
 from ops.settings import Settings
 from ops.system import build_engine, build_runs_tables, build_runs_view
-from projections.runs.changes import RunCreated, changes_for
 from projections.runs.projection import RUNS
 from projections.runs.view import RunQuery, RunsView, WorkflowQuery
 from projections.tracked_projection import TrackedProjection
@@ -194,125 +192,6 @@ async def test_runs_are_listed_newest_first_by_filter_and_page(engine: Ledgerflo
     assert listed(**window) == newest_first[:3]
     assert listed(created_before=cancelled_at.created_at) == newest_first[3:]
     assert view.runs("acme", RunQuery()) == []
-
-
-async def test_replaying_the_log_from_zero_into_an_empty_schema_gives_the_same_rows(
-    engine: Ledgerflow, settings: Settings, unique_name: str
-) -> None:
-    view = build_runs_view(engine)
-    async with running(a_projection(engine, batch_size=3)):
-        a_mixed_history(engine)  # applied live, as it happens
-        await caught_up(engine, view)
-    elsewhere = replace(settings, schema=f"{unique_name}_replay")
-    migrate(elsewhere)
-    replay_schema = build_engine(elsewhere)
-
-    try:
-        async with running(a_projection(engine, into=replay_schema)):
-            await caught_up(engine, build_runs_view(replay_schema))
-    finally:
-        replay_schema.close()
-
-    assert dump(elsewhere) == dump(settings)
-    assert len(dump(settings)["runs"]) == 5
-
-
-async def test_a_reset_read_model_is_rebuilt_from_position_zero(
-    engine: Ledgerflow, settings: Settings
-) -> None:
-    view = build_runs_view(engine)
-    a_mixed_history(engine)
-    async with running(a_projection(engine)):
-        await caught_up(engine, view)
-    before = dump(settings)
-
-    build_runs_tables(engine).reset(engine.name)
-    emptied = (dump(settings), view.position())
-    async with running(a_projection(engine)):
-        await caught_up(engine, view)
-
-    assert emptied == ({"runs": [], "workflows": []}, 0)
-    assert dump(settings) == before
-
-
-async def test_a_batch_that_does_not_follow_the_recorded_position_changes_nothing(
-    engine: Ledgerflow, settings: Settings
-) -> None:
-    view = build_runs_view(engine)
-    a_mixed_history(engine)
-    async with running(a_projection(engine)):
-        await caught_up(engine, view)
-    before = dump(settings)
-    notifications = engine.recorder.select_notifications(start=1, limit=1000)
-    changes = [
-        change
-        for notification in notifications
-        for change in changes_for(engine.mapper.to_domain_event(notification))
-    ]
-    tables = build_runs_tables(engine)
-
-    applied_again = [
-        tables.apply(changes, Tracking(engine.name, notifications[-1].id), 0),
-        tables.apply(changes[:4], Tracking(engine.name, notifications[-1].id + 9), 4),
-        tables.apply(changes[:4], Tracking(engine.name, 4), 0),
-    ]
-
-    assert applied_again == [False, False, False]
-    assert dump(settings) == before
-
-
-async def test_a_failing_batch_leaves_neither_rows_nor_its_position(
-    engine: Ledgerflow, settings: Settings
-) -> None:
-    tables = build_runs_tables(engine)
-    at = engine.clock()
-    good = RunCreated(UUID(int=1), "default", "hello", 1, "api", None, 3, at)
-    bad = replace(good, run_id=UUID(int=2), tenant=None)  # type: ignore[arg-type]
-
-    with pytest.raises(Exception, match="null value"):
-        tables.apply([good, bad], Tracking(engine.name, 7), 0)
-
-    assert dump(settings)["runs"] == []
-    assert build_runs_view(engine).position() == 0
-
-
-async def test_events_the_read_model_ignores_still_advance_its_position(
-    engine: Ledgerflow,
-) -> None:
-    view = build_runs_view(engine)
-    engine.apply_workflow("default", a_spec(), engine.origin("t"))
-    run, _ = engine.start_run("default", "hello", {}, engine.origin("t"))  # + a TaskQueued
-
-    async with running(a_projection(engine)):
-        await caught_up(engine, view)
-
-    assert view.position() == engine.recorder.max_notification_id() == 3
-    assert [row.run_id for row in view.runs("default", RunQuery())] == [run.id]
-
-
-async def test_a_second_replica_stands_by_and_takes_over_when_the_first_stops(
-    engine: Ledgerflow,
-) -> None:
-    view = build_runs_view(engine)
-    engine.apply_workflow("default", a_spec(), engine.origin("t"))
-    first = a_projection(engine, standby_poll_seconds=0.1)
-    second = a_projection(engine, standby_poll_seconds=0.1)
-    stop_first = asyncio.Event()
-    first_running = asyncio.create_task(first.run(stop_first))
-    await caught_up(engine, view)
-
-    async with running(second):
-        await asyncio.sleep(0.5)
-        standing_by = (first.active, second.active)
-        stop_first.set()
-        await asyncio.wait_for(first_running, HANG)
-        run, _ = engine.start_run("default", "hello", {}, engine.origin("t"))
-        await caught_up(engine, view)
-        took_over = second.active
-
-    assert standing_by == (True, False)
-    assert took_over
-    assert [row.run_id for row in view.runs("default", RunQuery())] == [run.id]
 
 
 async def test_retirement_restoration_and_adhoc_runs_replay_into_the_same_rows(

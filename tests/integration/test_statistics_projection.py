@@ -15,9 +15,8 @@ from psycopg.sql import SQL, Identifier
 
 from aggregates.run import RunStatus, TaskReport
 from engine.application import Ledgerflow
-from ops.migrate import migrate
 from ops.settings import Settings
-from ops.system import build_engine, build_statistics_tables, build_statistics_view
+from ops.system import build_statistics_tables, build_statistics_view
 from projections.statistics.changes import RunClosed, RunOpened
 from projections.statistics.histogram import DURATION_BOUNDS_MS, SLOTS
 from projections.statistics.projection import STATISTICS
@@ -230,46 +229,6 @@ async def test_buckets_are_paged_newest_first_within_a_window(
     assert starts(since=TEN + timedelta(minutes=1)) == [ELEVEN]
     assert starts(until=ELEVEN) == [TEN]
     assert starts(since=ELEVEN + timedelta(hours=1)) == []
-
-
-async def test_a_reset_read_model_replayed_from_zero_has_the_same_rows(
-    engine_on_clock: Ledgerflow, clock: MovableClock, settings: Settings
-) -> None:
-    engine = engine_on_clock
-    view = build_statistics_view(engine)
-    async with running(a_projection(engine, batch_size=3)):
-        a_history_over_two_hours(engine, clock)  # applied live, in small batches
-        await caught_up(engine, view)
-    before = dump(settings)
-
-    build_statistics_tables(engine).reset(engine.name)
-    emptied = (dump(settings), view.position())
-    async with running(a_projection(engine)):
-        await caught_up(engine, view)
-
-    assert emptied == ({"open": [], "buckets": []}, 0)
-    assert dump(settings) == before
-    assert len(before["buckets"]) == 7  # etl: 2 hours + 1 day; other, acme: 1 hour + 1 day each
-
-
-async def test_replaying_into_an_empty_schema_gives_the_same_rows(
-    engine_on_clock: Ledgerflow, clock: MovableClock, settings: Settings, unique_name: str
-) -> None:
-    engine = engine_on_clock
-    a_history_over_two_hours(engine, clock)
-    async with running(a_projection(engine)):
-        await caught_up(engine, build_statistics_view(engine))
-    elsewhere = replace(settings, schema=f"{unique_name}_replay")
-    migrate(elsewhere)
-    replay_schema = build_engine(elsewhere)
-
-    try:
-        async with running(a_projection(engine, into=replay_schema, batch_size=1)):
-            await caught_up(engine, build_statistics_view(replay_schema))
-    finally:
-        replay_schema.close()
-
-    assert dump(elsewhere) == dump(settings)
 
 
 async def test_a_run_that_ends_without_a_recorded_start_counts_nowhere(
