@@ -32,7 +32,9 @@ DEFAULT_WORKER_CONCURRENCY = 4
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes (W1 2000, W3 10)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes (W1 2000, W3 10, W5 1000)"
+    )
     parser.add_argument("--repeat", type=_positive, default=3, help="repetitions per workload (3)")
     parser.add_argument(
         "--only", help="comma-separated workload ids, e.g. W1,W2; `read` for the read path"

@@ -1,5 +1,7 @@
-"""The workloads of BENCHMARKS.md: W1 throughput, W2 latency, W3 fan-out/fan-in DAG."""
+"""The workloads of BENCHMARKS.md: W1 throughput, W2 latency, W3 fan-out/fan-in DAG, W5 many
+concurrent clients."""
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +14,7 @@ from benchmarks.stats import percentile
 NOOP_WORKFLOW = "bench-noop"
 DAG_WORKFLOW = "bench-dag"
 DAG_WIDTH = 20
+CLIENTS = 16
 WARM_UP_RUNS = 20
 MS_PER_S = 1000.0
 
@@ -160,6 +163,70 @@ def latency(api: Api, count: int, timeout_s: float) -> Rep:
     return rep
 
 
+def concurrent(api: Api, count: int, timeout_s: float) -> Rep:
+    """W5: `CLIENTS` clients, each its own thread and keep-alive connection, submit `count`
+    single-task no-op runs between them as fast as answers come; then all are awaited.
+
+    Figures: tasks/s from the first submit to the last completion, and the API's submit
+    latency p50/p99 as the clients saw it.
+    """
+    base_url = str(api.http.base_url)
+    shares = [count // CLIENTS + (1 if index < count % CLIENTS else 0) for index in range(CLIENTS)]
+    ids: list[list[str]] = [[] for _ in range(CLIENTS)]
+    latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
+    failures = [0] * CLIENTS
+    start = threading.Barrier(CLIENTS + 1)
+
+    def client(index: int) -> None:
+        own = Api(base_url)
+        try:
+            start.wait()
+            for _ in range(shares[index]):
+                sent = time.perf_counter()
+                run_id = own.submit(NOOP_WORKFLOW)
+                latencies[index].append((time.perf_counter() - sent) * MS_PER_S)
+                if run_id is None:
+                    failures[index] += 1
+                else:
+                    ids[index].append(run_id)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=client, args=(index,)) for index in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    first = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    submitted, submitted_wall = time.perf_counter(), datetime.now(UTC)
+    # Runs finish roughly in submission order across clients: await them interleaved.
+    accepted = [run_id for batch in zip(*ids, strict=False) for run_id in batch]
+    accepted += [run_id for batch in ids for run_id in batch[min(map(len, ids)) :]]
+    done = await_all(api, accepted, timeout_s)
+    elapsed = (done.last_done or time.perf_counter()) - first
+    succeeded = len(done.statuses) - done.not_succeeded
+    submit_ms = [sample for samples in latencies for sample in samples]
+    return Rep(
+        figures={
+            "tasks_per_s": succeeded / elapsed if elapsed > 0 else 0.0,
+            "api_p50_ms": percentile(submit_ms, 50),
+            "api_p99_ms": percentile(submit_ms, 99),
+        },
+        items=count,
+        submit_failures=sum(failures),
+        not_succeeded=done.not_succeeded,
+        timed_out=done.timed_out,
+        elapsed_s=elapsed,
+        sample_run=accepted[-1] if accepted else None,
+        notes={
+            "submit_per_s": len(accepted) / (submitted - first),
+            "submit_s": submitted - first,
+            **_server_side(done, submitted_wall),
+        },
+    )
+
+
 def _latency_figures(samples: list[float]) -> dict[str, float]:
     if not samples:
         return {"p50_ms": float("nan"), "p99_ms": float("nan")}
@@ -186,4 +253,11 @@ def plan(quick: bool) -> list[Workload]:
         Workload("W1", "throughput", ("tasks_per_s",), 2000 if quick else 5000, throughput),
         Workload("W2", "latency", ("p50_ms", "p99_ms"), 200, latency),
         Workload("W3", "DAG 1→20→1", ("workflows_per_s", "tasks_per_s"), 10 if quick else 50, dag),
+        Workload(
+            "W5",
+            f"{CLIENTS} concurrent clients",
+            ("tasks_per_s", "api_p50_ms", "api_p99_ms"),
+            1000 if quick else 20_000,
+            concurrent,
+        ),
     ]
