@@ -22,21 +22,14 @@ from gateways.http.pages import (
     PageSize,
     audit_after,
     audit_cursor,
+    cursor_parameter,
+    instant_parameter,
     invalid_query,
     query_instant,
 )
 
 MAX_TYPES = 50
 _AUDIT_CURSOR_EXAMPLE = "YTEAAAAAAAAAMvmozcb_nQ"  # audit_cursor(50)
-
-
-def _instant(summary: str, value: str, description: str) -> Any:
-    return QueryParameter(
-        max_length=64,
-        format="date-time",
-        description=description,
-        examples=[Example(summary=summary, value=value)],
-    )
 
 
 Actor = Annotated[
@@ -51,11 +44,15 @@ Actor = Annotated[
 ]
 Since = Annotated[
     str | None,
-    _instant("A UTC instant", "2026-05-01T00:00:00Z", "Only events at or after this instant."),
+    instant_parameter(
+        "Only events at or after this instant.", "A UTC instant", "2026-05-01T00:00:00Z"
+    ),
 ]
 Until = Annotated[
     str | None,
-    _instant("A local instant", "2026-05-02T00:00:00+02:00", "Only events before this instant."),
+    instant_parameter(
+        "Only events before this instant.", "A local instant", "2026-05-02T00:00:00+02:00"
+    ),
 ]
 Types = Annotated[
     list[str] | None,
@@ -74,15 +71,7 @@ Types = Annotated[
         ],
     ),
 ]
-AuditCursor = Annotated[
-    str | None,
-    QueryParameter(
-        min_length=1,
-        max_length=64,
-        description="The `next_cursor` of the previous page, as it was given (opaque).",
-        examples=[Example(summary="A cursor from a previous page", value=_AUDIT_CURSOR_EXAMPLE)],
-    ),
-]
+AuditCursor = Annotated[str | None, cursor_parameter(_AUDIT_CURSOR_EXAMPLE, max_length=64)]
 
 
 class AuditEntryView(BaseModel):

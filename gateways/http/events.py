@@ -21,7 +21,13 @@ from gateways.http.event_stream import (
 )
 from gateways.http.event_views import CLOUD_EVENT_EXAMPLE, EventPage, EventSchemaPage
 from gateways.http.openapi import problem_responses
-from gateways.http.pages import DEFAULT_PAGE_SIZE, PageSize, event_after, invalid_query
+from gateways.http.pages import (
+    DEFAULT_PAGE_SIZE,
+    PageSize,
+    cursor_parameter,
+    event_after,
+    invalid_query,
+)
 
 MAX_POSITION = 2**62
 MAX_TYPES = 50
@@ -40,11 +46,10 @@ After = Annotated[
 ]
 Cursor = Annotated[
     str | None,
-    QueryParameter(
-        min_length=1,
+    cursor_parameter(
+        "ZTEAAAAAAAAEtDm8h2wJ1w",
         max_length=64,
         description="The `next_cursor` of the previous page (not with `after`).",
-        examples=[Example(summary="A cursor from a previous page", value="ZTEAAAAAAAAEtDm8h2wJ1w")],
     ),
 ]
 LastEventId = Annotated[

@@ -13,7 +13,7 @@ import hashlib
 import re
 import struct
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar.exceptions import ValidationException
@@ -33,6 +33,33 @@ _RFC3339 = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d{1,9})?([Zz]|[+ -]\d{2}:\d{2})"
 )
 
+
+def instant_parameter(description: str, summary: str, example: str) -> Any:
+    """A query parameter holding an RFC 3339 instant (with a time zone)."""
+    return QueryParameter(
+        max_length=64,
+        format="date-time",
+        description=description,
+        examples=[Example(summary=summary, value=example)],
+    )
+
+
+def cursor_parameter(
+    example: str,
+    *,
+    max_length: int = MAX_CURSOR_LENGTH,
+    description: str = "The `next_cursor` of the previous page, as it was given (opaque).",
+) -> Any:
+    """A list's opaque cursor parameter; each list has its own example, since it refuses the
+    cursors of the others."""
+    return QueryParameter(
+        min_length=1,
+        max_length=max_length,
+        description=description,
+        examples=[Example(summary="A cursor from a previous page", value=example)],
+    )
+
+
 PageSize = Annotated[
     int,
     QueryParameter(
@@ -42,33 +69,15 @@ PageSize = Annotated[
         examples=[Example(summary="A small page", value=20)],
     ),
 ]
-PageCursor = Annotated[
-    str | None,
-    QueryParameter(
-        min_length=1,
-        max_length=MAX_CURSOR_LENGTH,
-        description="The `next_cursor` of the previous page, as it was given (opaque).",
-        examples=[Example(summary="A cursor from a previous page", value=_CURSOR_EXAMPLE)],
-    ),
-]
-WorkflowCursor = Annotated[
-    str | None,
-    QueryParameter(
-        min_length=1,
-        max_length=MAX_CURSOR_LENGTH,
-        description="The `next_cursor` of the previous page, as it was given (opaque).",
-        # Each list refuses another list's cursors: the workflows list has its own example.
-        examples=[Example(summary="A cursor from a previous page", value=_NAME_CURSOR_EXAMPLE)],
-    ),
-]
+PageCursor = Annotated[str | None, cursor_parameter(_CURSOR_EXAMPLE)]
+WorkflowCursor = Annotated[str | None, cursor_parameter(_NAME_CURSOR_EXAMPLE)]
 AsOf = Annotated[
     str | None,
-    QueryParameter(
-        max_length=64,
-        format="date-time",
-        description="Show it as it stood at this RFC 3339 instant (with a time zone), rebuilt "
-        "from the events recorded until then.",
-        examples=[Example(summary="A UTC instant", value="2026-05-01T12:00:00Z")],
+    instant_parameter(
+        "Show it as it stood at this RFC 3339 instant (with a time zone), rebuilt from the "
+        "events recorded until then.",
+        "A UTC instant",
+        "2026-05-01T12:00:00Z",
     ),
 ]
 

@@ -18,6 +18,7 @@ from gateways.http.pages import (
     DEFAULT_PAGE_SIZE,
     PageCursor,
     PageSize,
+    instant_parameter,
     invalid_query,
     query_instant,
     run_position,
@@ -64,20 +65,18 @@ Triggers = Annotated[
 ]
 CreatedAfter = Annotated[
     str | None,
-    QueryParameter(
-        max_length=64,
-        format="date-time",
-        description="Only runs created at or after this RFC 3339 instant (with a time zone).",
-        examples=[Example(summary="Since a UTC instant", value="2026-05-01T00:00:00Z")],
+    instant_parameter(
+        "Only runs created at or after this RFC 3339 instant (with a time zone).",
+        "Since a UTC instant",
+        "2026-05-01T00:00:00Z",
     ),
 ]
 CreatedBefore = Annotated[
     str | None,
-    QueryParameter(
-        max_length=64,
-        format="date-time",
-        description="Only runs created before this RFC 3339 instant (with a time zone).",
-        examples=[Example(summary="Before a local instant", value="2026-05-02T00:00:00+02:00")],
+    instant_parameter(
+        "Only runs created before this RFC 3339 instant (with a time zone).",
+        "Before a local instant",
+        "2026-05-02T00:00:00+02:00",
     ),
 ]
 

@@ -14,10 +14,11 @@ from engine.application import Ledgerflow
 from gateways.http.openapi import problem_responses
 from gateways.http.pages import (
     DEFAULT_PAGE_SIZE,
-    MAX_CURSOR_LENGTH,
     PageSize,
     bucket_before,
     bucket_cursor,
+    cursor_parameter,
+    instant_parameter,
     invalid_query,
     query_instant,
 )
@@ -29,16 +30,7 @@ StatisticsListing = Callable[[str, str, StatisticsQuery], Sequence[BucketRow]]
 
 _CURSOR_EXAMPLE = "YjEABlDBKJSUABJd3NKiLg"  # bucket_cursor(2026-05-01T13:00:00Z)
 
-StatisticsCursor = Annotated[
-    str | None,
-    QueryParameter(
-        min_length=1,
-        max_length=MAX_CURSOR_LENGTH,
-        description="The `next_cursor` of the previous page, as it was given (opaque).",
-        # Each list refuses another list's cursors: this one has its own example.
-        examples=[Example(summary="A cursor from a previous page", value=_CURSOR_EXAMPLE)],
-    ),
-]
+StatisticsCursor = Annotated[str | None, cursor_parameter(_CURSOR_EXAMPLE)]
 
 GranularityParameter = Annotated[
     Granularity,
@@ -49,20 +41,18 @@ GranularityParameter = Annotated[
 ]
 Since = Annotated[
     str | None,
-    QueryParameter(
-        max_length=64,
-        format="date-time",
-        description="Only buckets that start at or after this RFC 3339 instant (with a time zone).",
-        examples=[Example(summary="Since a UTC instant", value="2026-05-01T00:00:00Z")],
+    instant_parameter(
+        "Only buckets that start at or after this RFC 3339 instant (with a time zone).",
+        "Since a UTC instant",
+        "2026-05-01T00:00:00Z",
     ),
 ]
 Until = Annotated[
     str | None,
-    QueryParameter(
-        max_length=64,
-        format="date-time",
-        description="Only buckets that start before this RFC 3339 instant (with a time zone).",
-        examples=[Example(summary="Before a local instant", value="2026-05-08T00:00:00+02:00")],
+    instant_parameter(
+        "Only buckets that start before this RFC 3339 instant (with a time zone).",
+        "Before a local instant",
+        "2026-05-08T00:00:00+02:00",
     ),
 ]
 
