@@ -108,6 +108,13 @@ def _detail_lines(wid: str, data: dict[str, Any]) -> list[str]:
             f"  - events: {events['events_per_run']} per run, "
             f"{events['events_per_task']:.2f} per task ({events['tasks_per_run']} tasks/run)"
         )
+    writes = data.get("writes")
+    if writes:
+        lines.append(
+            f"  - written per task: {writes['wal_bytes_per_task']:.0f} WAL bytes (every table "
+            f"and index), {writes['events_table_bytes_per_task']:.0f} bytes of events table, "
+            f"{writes['events_per_task_written']:.2f} events"
+        )
     return lines
 
 

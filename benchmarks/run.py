@@ -24,10 +24,13 @@ from benchmarks.report import markdown, scan_logs, write_json
 from benchmarks.schedules import schedule_workloads
 from benchmarks.stats import spread
 from benchmarks.workloads import Rep, Workload, events_per_task, plan, prepare, warm_up
+from benchmarks.writes import write_mark, written_per_task
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_WORKER_CONCURRENCY = 4
+WRITES_MEASURED = frozenset({"W1", "W2", "W3", "W5"})
+"""Workloads whose PostgreSQL writes are reported per task (schedules add their own runs)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -157,6 +160,7 @@ def _summary(
 
 
 def _run_workload(api: Api, workload: Workload, repeat: int, timeout_s: float) -> dict[str, Any]:
+    mark = write_mark(api.database_url) if api.database_url else None
     reps: list[Rep] = []
     for index in range(repeat):
         rep = workload.body(api, workload.size, timeout_s)
@@ -168,7 +172,12 @@ def _run_workload(api: Api, workload: Workload, repeat: int, timeout_s: float) -
         reps.append(rep)
     sample = reps[-1].sample_run
     events = events_per_task(api, sample) if sample else None
-    return _summary(workload, reps, events)
+    summary = _summary(workload, reps, events)
+    if mark is not None and events is not None and workload.id in WRITES_MEASURED:
+        runs = sum(rep.items - rep.failures for rep in reps)
+        tasks = int(runs * events["tasks_per_run"])
+        summary["writes"] = written_per_task(str(api.database_url), mark, tasks)
+    return summary
 
 
 def _run_all(
