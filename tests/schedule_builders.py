@@ -9,25 +9,10 @@ from aggregates.schedule_tick import ScheduleTick
 from aggregates.spec import WorkflowSpec
 from engine.application import Ledgerflow
 from engine.scheduling import DueTicks, TicksDecided
+from tests.clocks import MovingClock
 
 MIDNIGHT = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)
 """When the scheduled workflows of these tests are registered."""
-
-
-class MovingClock:
-    """A clock that stands still until the test moves it."""
-
-    def __init__(self, at: datetime = MIDNIGHT) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def move_to(self, at: datetime) -> None:
-        self.at = at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
 
 
 def a_scheduled_spec(name: str = "nightly", **schedule: Any) -> WorkflowSpec:
@@ -43,7 +28,7 @@ def a_scheduled_spec(name: str = "nightly", **schedule: Any) -> WorkflowSpec:
 
 def a_scheduled_engine(**schedule: Any) -> tuple[Ledgerflow, MovingClock]:
     """An in-memory engine whose workflow `nightly` is registered at MIDNIGHT on `schedule`."""
-    clock = MovingClock()
+    clock = MovingClock(MIDNIGHT)
     engine = Ledgerflow(clock=clock)
     engine.register_workflow(DEFAULT_TENANT, a_scheduled_spec(**schedule), engine.origin("t"))
     return engine, clock

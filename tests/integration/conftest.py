@@ -12,6 +12,7 @@ from ops.settings import Settings
 from ops.system import build_engine
 from streams.subjects import Subjects
 from streams.topology import declare_streams
+from tests.clocks import MovingClock
 
 
 @pytest.fixture
@@ -47,3 +48,16 @@ async def nc(nats_url: str, subjects: Subjects) -> AsyncIterator[NatsClient]:
     await declare_streams(client.jetstream(), subjects)
     yield client
     await client.close()
+
+
+@pytest.fixture
+def clock() -> MovingClock:
+    """The clock of `engine_on_clock`: it stands at the test's start until the test moves it."""
+    return MovingClock()
+
+
+@pytest.fixture
+def engine_on_clock(settings: Settings, clock: MovingClock) -> Iterator[Ledgerflow]:
+    engine = Ledgerflow(env=settings.eventsourcing_env(), clock=clock)
+    yield engine
+    engine.close()

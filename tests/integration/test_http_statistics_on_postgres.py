@@ -16,7 +16,6 @@ from aggregates.spec import WorkflowSpec
 from engine.application import Ledgerflow
 from gateways.http.app import create_app
 from gateways.http.health import Readiness
-from ops.settings import Settings
 from ops.system import (
     build_attempts_view,
     build_projection,
@@ -25,6 +24,7 @@ from ops.system import (
     build_statistics_view,
 )
 from projections.statistics.projection import STATISTICS
+from tests.clocks import MovingClock
 
 pytestmark = pytest.mark.integration
 
@@ -32,28 +32,6 @@ HANG = 30.0
 TEN = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 SPEC = {"name": "etl", "tasks": [{"name": "a", "command": "echo a"}]}
 Client = TestClient[Litestar]
-
-
-class MovableClock:
-    """The engine's clock in a test: it shows whatever instant the test sets."""
-
-    def __init__(self) -> None:
-        self.now = TEN
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
-
-
-@pytest.fixture
-def engine_on_clock(settings: Settings, clock: MovableClock) -> Iterator[Ledgerflow]:
-    engine = Ledgerflow(env=settings.eventsourcing_env(), clock=clock)
-    yield engine
-    engine.close()
 
 
 async def _database_up() -> Readiness:
@@ -92,14 +70,14 @@ async def projected(engine: Ledgerflow) -> AsyncIterator[None]:
 
 
 def a_run(
-    client: Client, engine: Ledgerflow, clock: MovableClock, minute: int, outcome: str
+    client: Client, engine: Ledgerflow, clock: MovingClock, minute: int, outcome: str
 ) -> None:
     """A run of etl started `minute` minutes after ten that ends a second later with `outcome`."""
-    clock.now = TEN + timedelta(minutes=minute)
+    clock.move_to(TEN + timedelta(minutes=minute))
     response = client.post("/v1/workflows/etl/runs")
     assert response.status_code == 202, response.text
     run_id = UUID(response.json()["id"])
-    clock.now += timedelta(seconds=1)
+    clock.advance(1)
     if outcome == "cancelled":
         assert client.post(f"/v1/runs/{run_id}/cancel").status_code == 202
         return
@@ -118,7 +96,7 @@ def fetched(client: Client, path: str = "/v1/workflows/etl/statistics", **params
 
 
 async def test_runs_ended_through_the_api_are_counted_per_hour_and_day(
-    engine_on_clock: Ledgerflow, clock: MovableClock
+    engine_on_clock: Ledgerflow, clock: MovingClock
 ) -> None:
     engine = engine_on_clock
     with a_client(engine) as client:

@@ -15,7 +15,8 @@ from gateways.scheduler import Scheduler
 from ops.settings import Settings
 from ops.system import _datastore, build_projection, build_schedules_view
 from projections.schedules.projection import SCHEDULES
-from tests.schedule_builders import MovingClock, a_scheduled_spec
+from tests.clocks import MovingClock
+from tests.schedule_builders import a_scheduled_spec
 
 pytestmark = pytest.mark.integration
 

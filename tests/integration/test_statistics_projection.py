@@ -1,7 +1,7 @@
 """The statistics projection on real PostgreSQL: hour and day buckets, replay from 0, tenants."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -23,6 +23,7 @@ from projections.statistics.projection import STATISTICS
 from projections.statistics.view import BucketRow, Granularity, StatisticsQuery, StatisticsView
 from projections.tracked_projection import TrackedProjection
 from tests.builders import a_spec
+from tests.clocks import MovingClock
 
 pytestmark = pytest.mark.integration
 
@@ -30,28 +31,6 @@ HANG = 30.0
 TEN = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 ELEVEN = TEN + timedelta(hours=1)
 ONE_TASK = [{"name": "a", "command": "echo a"}]
-
-
-class MovableClock:
-    """The engine's clock in a test: it shows whatever instant the test sets."""
-
-    def __init__(self) -> None:
-        self.now = TEN
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
-
-
-@pytest.fixture
-def engine_on_clock(settings: Settings, clock: MovableClock) -> Iterator[Ledgerflow]:
-    engine = Ledgerflow(env=settings.eventsourcing_env(), clock=clock)
-    yield engine
-    engine.close()
 
 
 def a_projection(engine: Ledgerflow, into: Ledgerflow | None = None, **options: Any) -> Any:
@@ -84,7 +63,7 @@ async def caught_up(engine: Ledgerflow, view: StatisticsView) -> None:
 
 def a_run(
     engine: Ledgerflow,
-    clock: MovableClock,
+    clock: MovingClock,
     *,
     started: datetime,
     took_ms: int | None,
@@ -93,11 +72,11 @@ def a_run(
     tenant: str = "default",
 ) -> UUID:
     """A run started at `started` that ends `took_ms` later with `outcome` (None: never)."""
-    clock.now = started
+    clock.move_to(started)
     run, _ = engine.start_run(tenant, workflow, {}, engine.origin("t"))
     if took_ms is None:
         return run.id
-    clock.now = started + timedelta(milliseconds=took_ms)
+    clock.move_to(started + timedelta(milliseconds=took_ms))
     if outcome == "cancelled":
         engine.cancel_run(tenant, run.id, "not needed", engine.origin("t"))
         return run.id
@@ -110,7 +89,7 @@ def a_run(
     return run.id
 
 
-def a_history_over_two_hours(engine: Ledgerflow, clock: MovableClock) -> UUID:
+def a_history_over_two_hours(engine: Ledgerflow, clock: MovingClock) -> UUID:
     """Seven finished runs of `etl` (four end in the 10:00 hour, three in the 11:00 one, one
     of them started at 10:59), one still running, and runs of other workflows and tenants;
     returns the running one."""
@@ -157,7 +136,7 @@ def dump(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
 
 
 async def test_finished_runs_count_in_the_hour_they_ended_with_rate_and_percentiles(
-    engine_on_clock: Ledgerflow, clock: MovableClock
+    engine_on_clock: Ledgerflow, clock: MovingClock
 ) -> None:
     engine = engine_on_clock
     view = build_statistics_view(engine)
@@ -174,7 +153,7 @@ async def test_finished_runs_count_in_the_hour_they_ended_with_rate_and_percenti
 
 
 async def test_a_day_bucket_counts_every_run_that_ended_that_utc_day(
-    engine_on_clock: Ledgerflow, clock: MovableClock
+    engine_on_clock: Ledgerflow, clock: MovingClock
 ) -> None:
     engine = engine_on_clock
     view = build_statistics_view(engine)
@@ -195,7 +174,7 @@ async def test_a_day_bucket_counts_every_run_that_ended_that_utc_day(
 
 
 async def test_workflows_and_tenants_are_counted_apart_and_running_runs_not_at_all(
-    engine_on_clock: Ledgerflow, clock: MovableClock, settings: Settings
+    engine_on_clock: Ledgerflow, clock: MovingClock, settings: Settings
 ) -> None:
     engine = engine_on_clock
     view = build_statistics_view(engine)
@@ -212,7 +191,7 @@ async def test_workflows_and_tenants_are_counted_apart_and_running_runs_not_at_a
 
 
 async def test_buckets_are_paged_newest_first_within_a_window(
-    engine_on_clock: Ledgerflow, clock: MovableClock
+    engine_on_clock: Ledgerflow, clock: MovingClock
 ) -> None:
     engine = engine_on_clock
     view = build_statistics_view(engine)

@@ -1,9 +1,8 @@
 """The timers loop on real PostgreSQL: due retries are queued, passed deadlines time out once."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -13,41 +12,16 @@ from aggregates.run import TaskReport
 from aggregates.task_state import TaskStatus
 from engine.application import Ledgerflow
 from gateways.timers import Timers
-from ops.settings import Settings
 from ops.system import build_attempts_view, build_projection
 from projections.attempts import ATTEMPTS
 from tests.builders import a_spec
+from tests.clocks import MovingClock
 
 pytestmark = pytest.mark.integration
 
 HANG = 30.0
 QUEUED = TaskStatus.QUEUED
 Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
-
-
-class MovableClock:
-    """The engine's clock in a test: it stands still until the test moves it."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
-
-
-@pytest.fixture
-def engine_on_clock(settings: Settings, clock: MovableClock) -> Iterator[Ledgerflow]:
-    engine = Ledgerflow(env=settings.eventsourcing_env(), clock=clock)
-    yield engine
-    engine.close()
 
 
 @asynccontextmanager
@@ -115,7 +89,7 @@ async def test_a_failed_attempt_is_queued_again_once_its_backoff_has_passed(
 
 
 async def test_a_running_attempt_past_its_deadline_is_timed_out_exactly_once(
-    engine_on_clock: Ledgerflow, clock: MovableClock
+    engine_on_clock: Ledgerflow, clock: MovingClock
 ) -> None:
     engine = engine_on_clock
     run_id = a_running_task(engine, timeout_seconds=0.2)

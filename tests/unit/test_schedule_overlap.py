@@ -4,7 +4,8 @@ from aggregates.names import DEFAULT_TENANT, schedule_tick_id
 from aggregates.run import Run, RunStatus
 from aggregates.schedule_tick import ScheduleTick
 from engine.application import Ledgerflow
-from tests.schedule_builders import MIDNIGHT, MovingClock, a_scheduled_engine, fire, minutes
+from tests.clocks import MovingClock
+from tests.schedule_builders import MIDNIGHT, a_scheduled_engine, fire, minutes
 
 
 def an_active_run(**schedule: str) -> tuple[Ledgerflow, MovingClock, Run]:

@@ -1,12 +1,13 @@
 """A run's timeline: its history told in words, with time between steps and per task."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from uuid import UUID
 
 from aggregates.run import TaskReport
 from aggregates.spec import WorkflowSpec
 from engine.application import Ledgerflow
 from engine.timeline import Timeline
+from tests.clocks import MovingClock
 from tests.unit.test_http_builders import PositionedPOPOFactory, a_client
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -20,23 +21,12 @@ SPEC = {
 }
 
 
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-def an_engine(clock: ManualClock) -> Ledgerflow:
+def an_engine(clock: MovingClock) -> Ledgerflow:
     module = f"tests.unit.test_http_builders:{PositionedPOPOFactory.__name__}"
     return Ledgerflow(env={"PERSISTENCE_MODULE": module}, clock=clock)
 
 
-def a_run_whose_first_task_failed_three_times(engine: Ledgerflow, clock: ManualClock) -> UUID:
+def a_run_whose_first_task_failed_three_times(engine: Ledgerflow, clock: MovingClock) -> UUID:
     """a waits 1 s in the queue and runs 2 s per attempt, retries after 4 s; b is skipped."""
     origin = engine.origin("alice")
     engine.register_workflow("default", WorkflowSpec.model_validate(SPEC), origin)
@@ -61,7 +51,7 @@ def the_timeline(engine: Ledgerflow, run_id: UUID) -> Timeline:
 
 
 def test_a_skipped_task_is_explained_by_its_dependencys_failure_and_attempts() -> None:
-    clock = ManualClock()
+    clock = MovingClock(T0)
     engine = an_engine(clock)
     run_id = a_run_whose_first_task_failed_three_times(engine, clock)
 
@@ -72,7 +62,7 @@ def test_a_skipped_task_is_explained_by_its_dependencys_failure_and_attempts() -
 
 
 def test_a_retry_says_when_it_is_due_and_its_backoff() -> None:
-    clock = ManualClock()
+    clock = MovingClock(T0)
     engine = an_engine(clock)
     run_id = a_run_whose_first_task_failed_three_times(engine, clock)
 
@@ -82,7 +72,7 @@ def test_a_retry_says_when_it_is_due_and_its_backoff() -> None:
 
 
 def test_steps_say_who_started_the_run_how_long_a_task_waited_and_ran() -> None:
-    clock = ManualClock()
+    clock = MovingClock(T0)
     engine = an_engine(clock)
     run_id = a_run_whose_first_task_failed_three_times(engine, clock)
 
@@ -95,7 +85,7 @@ def test_steps_say_who_started_the_run_how_long_a_task_waited_and_ran() -> None:
 
 
 def test_each_tasks_waiting_and_running_time_add_up_over_its_attempts() -> None:
-    clock = ManualClock()
+    clock = MovingClock(T0)
     engine = an_engine(clock)
     run_id = a_run_whose_first_task_failed_three_times(engine, clock)
 
@@ -107,7 +97,7 @@ def test_each_tasks_waiting_and_running_time_add_up_over_its_attempts() -> None:
 
 
 def test_the_timeline_route_answers_steps_with_text_and_task_times() -> None:
-    clock = ManualClock()
+    clock = MovingClock(T0)
     engine = an_engine(clock)
     run_id = a_run_whose_first_task_failed_three_times(engine, clock)
     with a_client(engine) as client:
@@ -121,7 +111,7 @@ def test_the_timeline_route_answers_steps_with_text_and_task_times() -> None:
 
 
 def test_the_timeline_of_an_unknown_run_is_a_404() -> None:
-    with a_client(an_engine(ManualClock())) as client:
+    with a_client(an_engine(MovingClock(T0))) as client:
         response = client.get("/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10/timeline")
 
         assert response.status_code == 404
