@@ -1,8 +1,6 @@
 """The attempts projection on real PostgreSQL: rows, replay from 0, exactly-once batches."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -12,40 +10,18 @@ import pytest
 from aggregates.run import DEADLINE_GRACE_SECONDS, TaskReport
 from aggregates.worker import Heartbeat
 from engine.application import Ledgerflow
-from ops.system import build_attempts_tables, build_attempts_view
+from ops.system import build_attempts_view
 from projections.attempt_changes import AttemptKey
 from projections.attempts import ATTEMPTS
 from projections.attempts_view import AttemptsView
-from projections.tracked_projection import TrackedProjection
 from tests.builders import a_spec
+from tests.integration.loops import running
+from tests.integration.test_read_model_contract import a_projection
 
 pytestmark = pytest.mark.integration
 
 HANG = 30.0
 RETRYING = [{"name": "a", "command": "false", "retry": {"max_attempts": 3, "jitter": False}}]
-
-
-def a_projection(engine: Ledgerflow, into: Ledgerflow | None = None, **options: Any) -> Any:
-    """The attempts projection of `engine`'s log, into `into`'s schema (by default the same)."""
-    return TrackedProjection.of(
-        ATTEMPTS,
-        build_attempts_tables(into or engine),
-        log=engine.recorder,
-        decode=engine.mapper.to_domain_event,
-        application_name=engine.name,
-        **options,
-    )
-
-
-@asynccontextmanager
-async def running(projection: TrackedProjection) -> AsyncIterator[TrackedProjection]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(projection.run(stop))
-    try:
-        yield projection
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, HANG)
 
 
 async def caught_up(engine: Ledgerflow, view: AttemptsView) -> None:
@@ -94,7 +70,7 @@ async def test_attempts_and_their_deadlines_appear_as_the_log_grows(engine: Ledg
     engine.apply_workflow("default", a_spec(), engine.origin("t"))
     run, _ = engine.start_run("default", "hello", {}, engine.origin("t"))
 
-    async with running(a_projection(engine)):
+    async with running(a_projection(ATTEMPTS, engine)):
         await caught_up(engine, view)
         (queued,) = view.attempts_of(run.id)
         engine.record_reports([report(run.id, "a", "started")])
@@ -122,7 +98,7 @@ async def test_stale_queued_lists_attempts_queued_before_a_bound_oldest_first(
     bound = newer.tasks["a"].queued_at
     assert bound is not None
 
-    async with running(a_projection(engine)):
+    async with running(a_projection(ATTEMPTS, engine)):
         await caught_up(engine, view)
 
     assert [a.run_id for a in view.stale_queued(older_than=bound)] == [older.id]
@@ -134,7 +110,7 @@ async def test_retries_cancellations_and_workers_have_their_rows(engine: Ledgerf
     view = build_attempts_view(engine)
     done, retried, cancelled, _ = a_busy_history(engine)
 
-    async with running(a_projection(engine)):
+    async with running(a_projection(ATTEMPTS, engine)):
         await caught_up(engine, view)
 
     assert [(a.task, a.attempt, a.status) for a in view.attempts_of(done)] == [

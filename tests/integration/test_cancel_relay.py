@@ -17,6 +17,7 @@ from streams.control import CancelRelay
 from streams.messages import CancelAttempt
 from streams.subjects import Subjects
 from tests.builders import a_spec
+from tests.integration.loops import running
 
 pytestmark = pytest.mark.integration
 
@@ -38,17 +39,6 @@ def tracking(engine: Ledgerflow) -> PostgresTrackingRecorder:
     recorder = build_tracking(engine, TRACKING_TABLE)
     recorder.create_table()
     return recorder
-
-
-@contextlib.asynccontextmanager
-async def relaying(relay: CancelRelay) -> AsyncIterator[CancelRelay]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    try:
-        yield relay
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, HANG)
 
 
 @contextlib.asynccontextmanager
@@ -84,7 +74,7 @@ async def test_a_cancelled_run_is_in_the_bucket_and_its_running_attempt_is_signa
     run = a_run_with_a_running_and_a_queued_task(engine)
     relay = CancelRelay(engine, tracking, nc.jetstream(), nc, subjects)
 
-    async with listening(nc, subjects.control("*")) as signals, relaying(relay):
+    async with listening(nc, subjects.control("*")) as signals, running(relay):
         engine.cancel_run("default", run.id, "no longer needed", engine.origin("tester"))
 
         await eventually(lambda: _counted(relay, "cancelled_runs", 1))
@@ -108,7 +98,7 @@ async def test_the_signal_goes_to_the_control_subject_of_the_worker_that_ran_the
     async with (
         listening(nc, subjects.control("w1")) as for_w1,
         listening(nc, subjects.control("w2")) as for_w2,
-        relaying(relay),
+        running(relay),
     ):
         engine.cancel_run("default", run.id, "stop", engine.origin("tester"))
         await eventually(lambda: _received(for_w1, 1))
@@ -125,12 +115,12 @@ async def test_a_restarted_relay_continues_from_its_position_and_relays_nothing_
 ) -> None:
     first = a_run_with_a_running_and_a_queued_task(engine)
     engine.cancel_run("default", first.id, "stop", engine.origin("tester"))
-    async with relaying(CancelRelay(engine, tracking, nc.jetstream(), nc, subjects)) as relay:
+    async with running(CancelRelay(engine, tracking, nc.jetstream(), nc, subjects)) as relay:
         await eventually(lambda: _counted(relay, "cancelled_runs", 1))
     second = a_run_with_a_running_and_a_queued_task(engine)
 
     restarted = CancelRelay(engine, tracking, nc.jetstream(), nc, subjects)
-    async with listening(nc, subjects.control("*")) as signals, relaying(restarted):
+    async with listening(nc, subjects.control("*")) as signals, running(restarted):
         engine.cancel_run("default", second.id, "stop", engine.origin("tester"))
         await eventually(lambda: _counted(restarted, "cancelled_runs", 1))
         await eventually(lambda: _received(signals, 1))
@@ -150,7 +140,7 @@ async def test_a_run_cancelled_before_any_task_started_signals_no_worker(
     run, _ = engine.start_run("default", "hello", {}, engine.origin("tester"))
     relay = CancelRelay(engine, tracking, nc.jetstream(), nc, subjects)
 
-    async with listening(nc, subjects.control("*")) as signals, relaying(relay):
+    async with listening(nc, subjects.control("*")) as signals, running(relay):
         engine.cancel_run("default", run.id, "stop", engine.origin("tester"))
         await eventually(lambda: _counted(relay, "cancelled_runs", 1))
 

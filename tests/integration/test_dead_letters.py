@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -28,6 +28,7 @@ from streams.messages import TaskReported
 from streams.subjects import Subjects
 from streams.topology import max_deliveries_advisories
 from tests.builders import a_spec
+from tests.integration.loops import running
 
 pytestmark = pytest.mark.integration
 
@@ -42,17 +43,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = HANG)
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail("condition not reached in time")
         await asyncio.sleep(0.05)
-
-
-@contextlib.asynccontextmanager
-async def handling(dead_letters: DeadLetters) -> AsyncIterator[DeadLetters]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(dead_letters.run(stop))
-    try:
-        yield dead_letters
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, HANG)
 
 
 async def a_consumer_that_naks_everything(
@@ -99,7 +89,7 @@ async def test_a_dispatch_no_consumer_can_take_is_parked_and_its_attempt_fails(
         headers={"Nats-Msg-Id": command.message_id},
     )
 
-    async with handling(DeadLetters(engine, js, subjects)) as dead_letters:
+    async with running(DeadLetters(engine, js, subjects)) as dead_letters:
         await a_consumer_that_naks_everything(
             js, subjects.dispatch_stream, subjects.dispatch("default")
         )
@@ -141,7 +131,7 @@ async def test_a_result_no_consumer_can_take_is_parked_and_removed(
     )
     await js.publish(subject, report.model_dump_json().encode())
 
-    async with handling(DeadLetters(engine, js, subjects)) as dead_letters:
+    async with running(DeadLetters(engine, js, subjects)) as dead_letters:
         await a_consumer_that_naks_everything(js, subjects.results_stream, subject)
         await eventually(lambda: _has(dead_letters, "parked_results"))
 
@@ -167,7 +157,7 @@ async def test_malformed_and_stale_advisories_are_counted_and_others_still_handl
     await nc.publish(advisory_subject, json.dumps(stale).encode())
     await nc.flush()
 
-    async with handling(DeadLetters(engine, js, subjects)) as dead_letters:
+    async with running(DeadLetters(engine, js, subjects)) as dead_letters:
         await eventually(lambda: _has(dead_letters, "already_gone"))
 
     assert dead_letters.counts["malformed_advisories"] == 2
@@ -181,7 +171,7 @@ async def test_a_poison_dispatch_does_not_hold_back_the_messages_behind_it(
     await js.publish(subjects.dispatch("default"), b"poison")
     await js.publish(subjects.dispatch("default"), b"fine")
 
-    async with handling(DeadLetters(engine, js, subjects)) as dead_letters:
+    async with running(DeadLetters(engine, js, subjects)) as dead_letters:
         taken = await _refuse_poison_take_the_rest(js, subjects)
         await eventually(lambda: _has(dead_letters, "unparsable_dispatches"))
 

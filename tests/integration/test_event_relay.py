@@ -5,8 +5,7 @@ and the `cloudevents` SDK parses (and so validates) each message.
 """
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -28,6 +27,7 @@ from streams.event_relay import EventRelay
 from streams.subjects import Subjects
 from streams.topology import EventsRetention, declare_events_stream
 from tests.builders import a_spec
+from tests.integration.loops import running
 
 pytestmark = pytest.mark.integration
 
@@ -53,17 +53,6 @@ def tracking(engine: Ledgerflow) -> PostgresTrackingRecorder:
 async def events_stream(nc: NatsClient, subjects: Subjects) -> str:
     await declare_events_stream(nc.jetstream(), subjects, RETENTION)
     return subjects.events_stream
-
-
-@contextlib.asynccontextmanager
-async def relaying(relay: EventRelay) -> AsyncIterator[EventRelay]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    try:
-        yield relay
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, HANG)
 
 
 def some_history(engine: Ledgerflow, runs: int = 3) -> None:
@@ -143,7 +132,7 @@ async def test_the_stream_holds_every_event_of_the_log_in_order_as_cloudevents(
     some_history(engine)
     relay = EventRelay(engine, tracking, nc.jetstream(), subjects)
 
-    async with relaying(relay):
+    async with running(relay):
         await eventually(lambda: caught_up(relay, engine))
 
     assert await the_stream(nc, subjects) == the_log(engine)
@@ -159,11 +148,11 @@ async def test_a_restarted_relay_continues_where_it_stopped_and_stores_nothing_t
     events_stream: str,
 ) -> None:
     some_history(engine, runs=1)
-    async with relaying(EventRelay(engine, tracking, nc.jetstream(), subjects)) as first:
+    async with running(EventRelay(engine, tracking, nc.jetstream(), subjects)) as first:
         await eventually(lambda: caught_up(first, engine))
     some_history(engine, runs=2)
 
-    async with relaying(EventRelay(engine, tracking, nc.jetstream(), subjects)) as second:
+    async with running(EventRelay(engine, tracking, nc.jetstream(), subjects)) as second:
         await eventually(lambda: caught_up(second, engine))
 
     assert await the_stream(nc, subjects) == the_log(engine)
@@ -178,7 +167,7 @@ async def test_a_relay_that_lost_its_position_republishes_into_the_same_stream_w
     events_stream: str,
 ) -> None:
     some_history(engine)
-    async with relaying(EventRelay(engine, tracking, nc.jetstream(), subjects)) as first:
+    async with running(EventRelay(engine, tracking, nc.jetstream(), subjects)) as first:
         await eventually(lambda: caught_up(first, engine))
     # A crash between publishing and recording the position, at its worst: nothing recorded.
     with tracking.datastore.get_connection() as conn:
@@ -186,7 +175,7 @@ async def test_a_relay_that_lost_its_position_republishes_into_the_same_stream_w
         conn.execute(SQL("DELETE FROM {}").format(table))
     some_history(engine, runs=1)
 
-    async with relaying(EventRelay(engine, tracking, nc.jetstream(), subjects)) as second:
+    async with running(EventRelay(engine, tracking, nc.jetstream(), subjects)) as second:
         await eventually(lambda: caught_up(second, engine))
 
     assert await the_stream(nc, subjects) == the_log(engine)
@@ -204,7 +193,7 @@ async def test_only_one_of_two_relays_publishes_and_the_stream_has_each_event_on
     one = EventRelay(engine, tracking, nc.jetstream(), subjects, standby_poll_seconds=0.1)
     other = EventRelay(engine, tracking, nc.jetstream(), subjects, standby_poll_seconds=0.1)
 
-    async with relaying(one), relaying(other):
+    async with running(one), running(other):
         await eventually(lambda: _either_caught_up(engine, one, other))
         assert one.active != other.active
 
@@ -225,7 +214,7 @@ async def test_republish_refills_a_lost_stream_from_the_log(
     events_stream: str,
 ) -> None:
     some_history(engine)
-    async with relaying(EventRelay(engine, tracking, nc.jetstream(), subjects)) as relay:
+    async with running(EventRelay(engine, tracking, nc.jetstream(), subjects)) as relay:
         await eventually(lambda: caught_up(relay, engine))
     await nc.jetstream().delete_stream(events_stream)
     with pytest.raises(NotFoundError):
@@ -246,7 +235,7 @@ async def test_republishing_what_the_stream_holds_changes_nothing(
     events_stream: str,
 ) -> None:
     some_history(engine)
-    async with relaying(EventRelay(engine, tracking, nc.jetstream(), subjects)) as relay:
+    async with running(EventRelay(engine, tracking, nc.jetstream(), subjects)) as relay:
         await eventually(lambda: caught_up(relay, engine))
 
     await asyncio.to_thread(events_republish, settings, 3)

@@ -37,6 +37,7 @@ from ops.migrate import migrate
 from ops.settings import Settings
 from ops.system import build_engine, build_projection, read_models
 from projections.tracked_projection import TrackedProjection
+from tests.integration.loops import all_running
 from tests.integration.test_http_on_postgres import a_client as a_client_on
 from tests.unit.test_http_builders import a_client
 
@@ -127,15 +128,10 @@ def _record_some_history(engine: Ledgerflow) -> None:
 
 async def _project(engine: Ledgerflow) -> None:
     """Run every read model's projection until it has caught up with the log."""
-    stop = asyncio.Event()
     followers = [build_projection(engine, model) for model in read_models()]
-    tasks = [asyncio.create_task(follower.run(stop)) for follower in followers]
-    try:
+    async with all_running(*followers):
         head = await asyncio.to_thread(engine.recorder.max_notification_id) or 0
         await asyncio.to_thread(_wait_until_at, followers, head)
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), HANG)
 
 
 def _wait_until_at(followers: list[TrackedProjection], head: int) -> None:

@@ -24,6 +24,7 @@ from ops.system import (
 )
 from projections.attempts import ATTEMPTS
 from projections.runs.projection import RUNS
+from tests.integration.loops import all_running
 
 pytestmark = pytest.mark.integration
 
@@ -66,17 +67,11 @@ def a_client(engine: Ledgerflow) -> Iterator[Client]:
 @asynccontextmanager
 async def projected(engine: Ledgerflow) -> AsyncIterator[None]:
     """The runs and attempts projections, caught up with the log when the block starts."""
-    stop = asyncio.Event()
-    followers = [build_projection(engine, RUNS), build_projection(engine, ATTEMPTS)]
-    tasks = [asyncio.create_task(follower.run(stop)) for follower in followers]
-    try:
+    async with all_running(build_projection(engine, RUNS), build_projection(engine, ATTEMPTS)):
         head = await asyncio.to_thread(engine.recorder.max_notification_id) or 0
         for view in (build_runs_view(engine), build_attempts_view(engine)):
             await asyncio.to_thread(view.wait_for, head, HANG)
         yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), HANG)
 
 
 def listed(client: Client, path: str, **params: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from ops.system import (
 )
 from projections.statistics.projection import STATISTICS
 from tests.clocks import MovingClock
+from tests.integration.loops import running
 
 pytestmark = pytest.mark.integration
 
@@ -58,15 +59,10 @@ def a_client(engine: Ledgerflow) -> Iterator[Client]:
 @asynccontextmanager
 async def projected(engine: Ledgerflow) -> AsyncIterator[None]:
     """The statistics projection, caught up with the log when the block starts."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(build_projection(engine, STATISTICS).run(stop))
-    try:
+    async with running(build_projection(engine, STATISTICS)):
         head = await asyncio.to_thread(engine.recorder.max_notification_id) or 0
         await asyncio.to_thread(build_statistics_view(engine).wait_for, head, HANG)
         yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, HANG)
 
 
 def a_run(

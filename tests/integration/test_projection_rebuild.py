@@ -22,6 +22,7 @@ from ops.system import (
 )
 from projections.tracked_projection import TrackedProjection
 from tests.builders import a_spec
+from tests.integration.loops import all_running
 from tests.integration.test_read_model_contract import a_rich_history, dump
 
 pytestmark = pytest.mark.integration
@@ -41,13 +42,8 @@ def engine(settings: Settings) -> Iterator[Ledgerflow]:
 async def following(engine: Ledgerflow) -> AsyncIterator[Sequence[TrackedProjection]]:
     """Every read model's projection, running live as the engine process runs them."""
     projections = [build_projection(engine, model) for model in read_models()]
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(projection.run(stop)) for projection in projections]
-    try:
+    async with all_running(*projections):
         yield projections
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), HANG)
 
 
 async def caught_up(engine: Ledgerflow) -> None:

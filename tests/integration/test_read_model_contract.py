@@ -3,8 +3,6 @@ live equals a replay from position 0, a batch commits with its position or not a
 batch changes nothing, and one replica follows while another stands by."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +22,7 @@ from ops.system import build_engine, build_tables, read_models
 from projections.read_model import ReadModel
 from projections.tracked_projection import TrackedProjection
 from tests.builders import a_spec
+from tests.integration.loops import running
 from tests.schedule_builders import a_scheduled_spec
 
 pytestmark = pytest.mark.integration
@@ -50,17 +49,6 @@ def a_projection(
         application_name=engine.name,
         **options,
     )
-
-
-@asynccontextmanager
-async def running(projection: TrackedProjection) -> AsyncIterator[TrackedProjection]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(projection.run(stop))
-    try:
-        yield projection
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, HANG)
 
 
 async def caught_up(model: ReadModel, log: Ledgerflow, tables: Ledgerflow | None = None) -> None:

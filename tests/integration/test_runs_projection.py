@@ -1,8 +1,6 @@
 """The runs projection on real PostgreSQL: rows, listings, replay from 0, exactly-once batches."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -16,38 +14,16 @@ from aggregates.run import TaskReport
 from engine.application import Ledgerflow
 from ops.migrate import migrate
 from ops.settings import Settings
-from ops.system import build_engine, build_runs_tables, build_runs_view
+from ops.system import build_engine, build_runs_view
 from projections.runs.projection import RUNS
 from projections.runs.view import RunQuery, RunsView, WorkflowQuery
-from projections.tracked_projection import TrackedProjection
 from tests.builders import a_spec
+from tests.integration.loops import running
+from tests.integration.test_read_model_contract import a_projection
 
 pytestmark = pytest.mark.integration
 
 HANG = 30.0
-
-
-def a_projection(engine: Ledgerflow, into: Ledgerflow | None = None, **options: Any) -> Any:
-    """The runs projection of `engine`'s log, into `into`'s schema (by default the same)."""
-    return TrackedProjection.of(
-        RUNS,
-        build_runs_tables(into or engine),
-        log=engine.recorder,
-        decode=engine.mapper.to_domain_event,
-        application_name=engine.name,
-        **options,
-    )
-
-
-@asynccontextmanager
-async def running(projection: TrackedProjection) -> AsyncIterator[TrackedProjection]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(projection.run(stop))
-    try:
-        yield projection
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, HANG)
 
 
 async def caught_up(engine: Ledgerflow, view: RunsView) -> None:
@@ -111,7 +87,7 @@ async def test_each_run_has_a_row_with_its_status_times_and_duration(engine: Led
     view = build_runs_view(engine)
     history = a_mixed_history(engine)
 
-    async with running(a_projection(engine)):
+    async with running(a_projection(RUNS, engine)):
         await caught_up(engine, view)
 
     rows = {run_id: view.run("default", run_id) for run_id in vars(history).values()}
@@ -147,7 +123,7 @@ async def test_each_workflow_has_its_current_version_run_count_and_last_run(
     view = build_runs_view(engine)
     history = a_mixed_history(engine)
 
-    async with running(a_projection(engine)):
+    async with running(a_projection(RUNS, engine)):
         await caught_up(engine, view)
 
     hello, idle = view.workflows("default", WorkflowQuery())
@@ -165,7 +141,7 @@ async def test_each_workflow_has_its_current_version_run_count_and_last_run(
 async def test_runs_are_listed_newest_first_by_filter_and_page(engine: Ledgerflow) -> None:
     view = build_runs_view(engine)
     history = a_mixed_history(engine)
-    async with running(a_projection(engine)):
+    async with running(a_projection(RUNS, engine)):
         await caught_up(engine, view)
     newest_first = [
         history.running,
@@ -206,13 +182,13 @@ async def test_retirement_restoration_and_adhoc_runs_replay_into_the_same_rows(
     engine.retire_workflow("default", "back", None, origin("t"))
     engine.apply_workflow("default", a_spec("back"), origin("t"))
     adhoc, _ = engine.start_adhoc_run("default", a_spec(), {}, origin("t"))
-    async with running(a_projection(engine, batch_size=2)):
+    async with running(a_projection(RUNS, engine, batch_size=2)):
         await caught_up(engine, view)
     elsewhere = replace(settings, schema=f"{unique_name}_replay")
     migrate(elsewhere)
     replay_schema = build_engine(elsewhere)
     try:
-        async with running(a_projection(engine, into=replay_schema)):
+        async with running(a_projection(RUNS, engine, into=replay_schema)):
             await caught_up(engine, build_runs_view(replay_schema))
     finally:
         replay_schema.close()

@@ -1,8 +1,6 @@
 """The statistics projection on real PostgreSQL: hour and day buckets, replay from 0, tenants."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,9 +19,10 @@ from projections.statistics.changes import RunClosed, RunOpened
 from projections.statistics.histogram import DURATION_BOUNDS_MS, SLOTS
 from projections.statistics.projection import STATISTICS
 from projections.statistics.view import BucketRow, Granularity, StatisticsQuery, StatisticsView
-from projections.tracked_projection import TrackedProjection
 from tests.builders import a_spec
 from tests.clocks import MovingClock
+from tests.integration.loops import running
+from tests.integration.test_read_model_contract import a_projection
 
 pytestmark = pytest.mark.integration
 
@@ -31,29 +30,6 @@ HANG = 30.0
 TEN = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 ELEVEN = TEN + timedelta(hours=1)
 ONE_TASK = [{"name": "a", "command": "echo a"}]
-
-
-def a_projection(engine: Ledgerflow, into: Ledgerflow | None = None, **options: Any) -> Any:
-    """The statistics projection of `engine`'s log, into `into`'s schema (by default the same)."""
-    return TrackedProjection.of(
-        STATISTICS,
-        build_statistics_tables(into or engine),
-        log=engine.recorder,
-        decode=engine.mapper.to_domain_event,
-        application_name=engine.name,
-        **options,
-    )
-
-
-@asynccontextmanager
-async def running(projection: TrackedProjection) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(projection.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, HANG)
 
 
 async def caught_up(engine: Ledgerflow, view: StatisticsView) -> None:
@@ -142,7 +118,7 @@ async def test_finished_runs_count_in_the_hour_they_ended_with_rate_and_percenti
     view = build_statistics_view(engine)
     a_history_over_two_hours(engine, clock)
 
-    async with running(a_projection(engine)):
+    async with running(a_projection(STATISTICS, engine)):
         await caught_up(engine, view)
 
     hours = view.buckets("default", "etl", StatisticsQuery(Granularity.HOUR))
@@ -159,7 +135,7 @@ async def test_a_day_bucket_counts_every_run_that_ended_that_utc_day(
     view = build_statistics_view(engine)
     a_history_over_two_hours(engine, clock)
 
-    async with running(a_projection(engine)):
+    async with running(a_projection(STATISTICS, engine)):
         await caught_up(engine, view)
 
     (day,) = view.buckets("default", "etl", StatisticsQuery(Granularity.DAY))
@@ -180,7 +156,7 @@ async def test_workflows_and_tenants_are_counted_apart_and_running_runs_not_at_a
     view = build_statistics_view(engine)
     running_run = a_history_over_two_hours(engine, clock)
 
-    async with running(a_projection(engine)):
+    async with running(a_projection(STATISTICS, engine)):
         await caught_up(engine, view)
 
     for tenant, workflow in (("default", "other"), ("acme", "etl")):
@@ -196,7 +172,7 @@ async def test_buckets_are_paged_newest_first_within_a_window(
     engine = engine_on_clock
     view = build_statistics_view(engine)
     a_history_over_two_hours(engine, clock)
-    async with running(a_projection(engine)):
+    async with running(a_projection(STATISTICS, engine)):
         await caught_up(engine, view)
 
     def starts(**query: Any) -> list[datetime]:

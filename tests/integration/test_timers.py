@@ -1,8 +1,7 @@
 """The timers loop on real PostgreSQL: due retries are queued, passed deadlines time out once."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -16,23 +15,12 @@ from ops.system import build_attempts_view, build_projection
 from projections.attempts import ATTEMPTS
 from tests.builders import a_spec
 from tests.clocks import MovingClock
+from tests.integration.loops import all_running
 
 pytestmark = pytest.mark.integration
 
 HANG = 30.0
 QUEUED = TaskStatus.QUEUED
-Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
-
-
-@asynccontextmanager
-async def running(*loops: Loop) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(loop(stop)) for loop in loops]
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), HANG)
 
 
 async def eventually(check: Callable[[], bool], within: float = HANG) -> None:
@@ -77,7 +65,7 @@ async def test_a_failed_attempt_is_queued_again_once_its_backoff_has_passed(
     run_id = a_running_task(engine, retry=retry)
     timers = Timers(engine, build_attempts_view(engine))
 
-    async with running(build_projection(engine, ATTEMPTS).run, timers.run):
+    async with all_running(build_projection(engine, ATTEMPTS), timers):
         engine.record_reports([report(run_id, "failed")])
         await eventually(lambda: engine.get_run("default", run_id).tasks["a"].status is QUEUED)
         task = engine.get_run("default", run_id).tasks["a"]
@@ -97,7 +85,7 @@ async def test_a_running_attempt_past_its_deadline_is_timed_out_exactly_once(
     replicas = [Timers(engine, view, interval=0.1), Timers(engine, view, interval=0.1)]
     projection = build_projection(engine, ATTEMPTS)
 
-    async with running(projection.run, *(timers.run for timers in replicas)):
+    async with all_running(projection, *replicas):
         head = engine.recorder.max_notification_id() or 0
         await asyncio.to_thread(view.wait_for, head, HANG)
         await asyncio.sleep(0.3)

@@ -2,9 +2,8 @@
 parked, tenants kept apart."""
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from engine.application import Ledgerflow
 from streams.dead_letters import PARKED_REASON_HEADER, PARKED_SUBJECT_HEADER
 from streams.subjects import Subjects
 from streams.triggers import TriggerConsumer
+from tests.integration.loops import running
 from tests.integration.test_http_on_postgres import a_client as a_client_on
 
 pytestmark = pytest.mark.integration
@@ -32,17 +32,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = HANG)
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail("condition not reached in time")
         await asyncio.sleep(0.05)
-
-
-@contextlib.asynccontextmanager
-async def consuming(consumer: TriggerConsumer) -> AsyncIterator[TriggerConsumer]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
-        yield consumer
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, HANG)
 
 
 def a_triggered_workflow(
@@ -89,7 +78,7 @@ async def test_a_hundred_messages_with_ten_duplicates_start_a_hundred_runs(
     for number in range(0, 100, 10):  # re-sent copies: new JetStream messages, same event id
         await publish(nc, subject, an_event(f"order-{number}"))
 
-    async with consuming(TriggerConsumer(engine, nc.jetstream(), subjects)) as consumer:
+    async with running(TriggerConsumer(engine, nc.jetstream(), subjects)) as consumer:
         await eventually(lambda: _settled(consumer, 110))
 
     assert consumer.counts["started"] == 100
@@ -104,7 +93,7 @@ async def test_a_message_the_filter_refuses_starts_nothing(
 
     await publish(nc, subjects.triggers("default", "orders.created"), an_event("o-1", "pending"))
 
-    async with consuming(TriggerConsumer(engine, nc.jetstream(), subjects)) as consumer:
+    async with running(TriggerConsumer(engine, nc.jetstream(), subjects)) as consumer:
         await eventually(lambda: _settled(consumer, 1))
     assert consumer.counts["unmatched"] == 1
     assert not exists(engine, "default", "o-1")
@@ -120,7 +109,7 @@ async def test_a_garbage_message_is_parked_and_the_next_good_one_starts_a_run(
     await publish(nc, subject, an_event("big") + b" " * (300 * 1024))
     await publish(nc, subject, an_event("good"))
 
-    async with consuming(TriggerConsumer(engine, nc.jetstream(), subjects)) as consumer:
+    async with running(TriggerConsumer(engine, nc.jetstream(), subjects)) as consumer:
         await eventually(lambda: _settled(consumer, 4))
 
     assert consumer.counts["parked"] == 3
@@ -146,7 +135,7 @@ async def test_the_nats_msg_id_stands_in_for_a_missing_event_id(
         nc, subjects.triggers("default", "orders.created"), json.dumps(event).encode(), "m-7"
     )
 
-    async with consuming(TriggerConsumer(engine, nc.jetstream(), subjects)) as consumer:
+    async with running(TriggerConsumer(engine, nc.jetstream(), subjects)) as consumer:
         await eventually(lambda: _settled(consumer, 1))
     assert exists(engine, "default", "m-7")
 
@@ -159,7 +148,7 @@ async def test_a_message_starts_runs_of_its_own_tenant_only(
 
     await publish(nc, subjects.triggers("acme", "orders.created"), an_event("shared-id"))
 
-    async with consuming(TriggerConsumer(engine, nc.jetstream(), subjects)) as consumer:
+    async with running(TriggerConsumer(engine, nc.jetstream(), subjects)) as consumer:
         await eventually(lambda: _settled(consumer, 1))
     assert exists(engine, "acme", "shared-id")
     assert not exists(engine, "globex", "shared-id")

@@ -26,7 +26,8 @@ from gateways.webhooks.signing import new_secret
 from gateways.webhooks.store import PostgresWebhookStore
 from ops.system import WEBHOOK_TRACKING_TABLE, build_tracking, build_webhook_store
 from tests.builders import a_spec
-from tests.integration.test_event_relay import HANG, eventually
+from tests.integration.loops import running
+from tests.integration.test_event_relay import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -112,13 +113,8 @@ async def delivering(engine: Ledgerflow) -> AsyncIterator[WebhookDeliverer]:
         policy=FAST,
         standby_poll_seconds=0.1,
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(deliverer.run(stop))
-    try:
+    async with running(deliverer):
         yield deliverer
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, HANG)
 
 
 def some_runs(engine: Ledgerflow, runs: int) -> None:
