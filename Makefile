@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check bench bench-full clean
+.PHONY: run test lint check bench bench-full soak clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,6 +31,16 @@ bench: $(STAMP)  ## quick W1, W2 and a small W3 (see benchmarks/README.md)
 
 bench-full: $(STAMP)
 	$(PY) -m benchmarks.run
+
+# The fault rig's nemesis for a long time (CI runs a short fixed-seed profile in `make test`).
+SOAK_SECONDS ?= 900
+SOAK_SEED ?= 1
+SOAK_RATE ?= 1
+SOAK_INTERVAL ?= 4
+soak: $(STAMP)  ## every fault scenario, then a nemesis of SOAK_SECONDS with SOAK_SEED, SOAK_RATE runs/s
+	LEDGERFLOW_NEMESIS_SECONDS=$(SOAK_SECONDS) LEDGERFLOW_NEMESIS_SEED=$(SOAK_SEED) \
+	LEDGERFLOW_NEMESIS_RATE=$(SOAK_RATE) LEDGERFLOW_NEMESIS_INTERVAL=$(SOAK_INTERVAL) \
+	$(PY) -m pytest tests/faults
 
 clean:
 	rm -rf $(VENV) .ledgerflow .pytest_cache .mypy_cache .ruff_cache

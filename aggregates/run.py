@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
+from eventsourcing.domain import Snapshot as LibrarySnapshot
 from eventsourcing.domain import event
 
 from aggregates.errors import OutsideHistoryError, RunAlreadyFinishedError, RunNotRetryableError
@@ -57,6 +58,8 @@ class TaskReport:
     stdout_tail: str = ""
     stderr_tail: str = ""
     output: dict[str, Any] | None = None
+    includes_start: bool = False
+    """An outcome whose start was not reported apart: record the start with it."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,19 @@ class Run(AttributedAggregate):
 
         from_run: str
         from_version: int
+
+    class Snapshot(LibrarySnapshot):
+        """The run's state at one version, so a long run is rebuilt from it and the events
+        after it (ADR 21). JSON stores the status enum as its bare value: it is restored
+        here; tasks and fork links come back whole through their transcodings."""
+
+        def mutate(self, _: None) -> "Run":
+            run = super().mutate(_)
+            if not isinstance(run, Run):
+                msg = f"a Run snapshot holds a {type(run).__name__}"
+                raise TypeError(msg)
+            run.status = RunStatus(run.status)
+            return run
 
     @classmethod
     def start(
@@ -296,6 +312,9 @@ class Run(AttributedAggregate):
                 return Recorded.APPLIED
             if not state.accepts_outcome(report.attempt, report.delivery):
                 return Recorded.FENCED
+            if report.includes_start and state.status is TaskStatus.QUEUED:
+                # A fast attempt's start travels with its outcome: two events, one commit.
+                self._task_started(report.task, report.attempt, report.delivery, report.worker)
             self._record_outcome(report)
             self._after_outcome(report.task, jitter)
         return Recorded.APPLIED

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import random
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,6 +34,8 @@ from engine.triggers import Triggering
 
 Clock = Callable[[], datetime]
 SAVE_ATTEMPTS = 5
+PINNED_SPECS = 1024
+"""Workflow definitions kept ready for new runs (the least recently added go first)."""
 
 
 def utc_now() -> datetime:
@@ -61,6 +64,9 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
         super().__init__(env)
         self.clock = clock
         self.jitter = jitter
+        self._pinned: dict[UUID, tuple[int, WorkflowSpec, int]] = {}
+        """Workflow id -> (its version when read, its definition to run, definition version)."""
+        self._pinning = threading.Lock()
 
     def origin(
         self, actor: str, correlation_id: str | None = None, traceparent: str | None = None
@@ -106,6 +112,28 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
     def _workflow_exists(self, tenant: str, name: str) -> bool:
         return bool(self.recorder.select_events(workflow_id(tenant, name), limit=1))
 
+    def _spec_to_run(self, tenant: str, name: str) -> tuple[WorkflowSpec, int]:
+        """The workflow's current definition and its version, for a new run.
+
+        Rebuilding the workflow from all its events and validating its definition took an
+        eighth of the API's busy time; the result is reused while the workflow's latest event
+        is still the one it was rebuilt up to (an indexed one-row read tells).
+        """
+        key = workflow_id(tenant, name)
+        latest = self.recorder.select_events(key, desc=True, limit=1)
+        if not latest:
+            raise WorkflowNotFoundError(name)
+        pinned = self._pinned.get(key)
+        if pinned is not None and pinned[0] == latest[0].originator_version:
+            return pinned[1], pinned[2]
+        workflow = self.get_workflow(tenant, name)
+        spec = workflow.spec_to_run()  # a retired workflow raises, and is not kept
+        with self._pinning:  # request threads share the engine
+            if len(self._pinned) >= PINNED_SPECS:
+                del self._pinned[next(iter(self._pinned))]
+            self._pinned[key] = (workflow.version, spec, workflow.current_version)
+        return spec, workflow.current_version
+
     def get_workflow(self, tenant: str, name: str) -> Workflow:
         try:
             workflow: Workflow = self.repository.get(workflow_id(tenant, name))
@@ -149,13 +177,9 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
         A retired workflow starts no run (`WorkflowRetiredError`).
         """
 
-        def current_version() -> tuple[WorkflowSpec, int]:
-            workflow = self.get_workflow(tenant, workflow_name)
-            return workflow.spec_to_run(), workflow.current_version
-
         return self._start_run(
             tenant,
-            current_version,
+            lambda: self._spec_to_run(tenant, workflow_name),
             inputs,
             request_hash=_request_hash(workflow_name, inputs),
             trigger="api",

@@ -6,16 +6,24 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg.rows import DictRow
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ops.audit_queries import AuditedRecorder
+from ops.batch_reads import BatchReadRecorder
 from ops.hash_chain import ChainedRecorder
+from ops.shared_log import SharedLogRecorder
 
 RECORDER_TOPIC = "ops.event_store:PositionedPostgresRecorder"
 
 
-class PositionedPostgresRecorder(AuditedRecorder, ChainedRecorder, PostgresApplicationRecorder):
+class PositionedPostgresRecorder(
+    AuditedRecorder,
+    BatchReadRecorder,
+    ChainedRecorder,
+    SharedLogRecorder,
+    PostgresApplicationRecorder,
+):
     """The library's recorder, plus one aggregate's events with their global positions.
 
     Its insert function locks the events table like the library's plain insert path does.
@@ -58,17 +66,17 @@ class PositionedPostgresRecorder(AuditedRecorder, ChainedRecorder, PostgresAppli
             "ORDER BY originator_version LIMIT %s"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
         wanted = list(topics)
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        # Tuples, not the pool's dict rows: building a dict per row cost a tenth of reading
+        # a long history. Binary results carry each state as its bytes, not as hex text twice
+        # its size to unescape: a long history's pages arrived in about half the time.
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
             curs.execute(
                 statement, (originator_id, after_version, wanted, wanted, limit), prepare=True
             )
-            return [(row["notification_id"], _stored(row)) for row in curs.fetchall()]
-
-
-def _stored(row: DictRow) -> StoredEvent:
-    return StoredEvent(
-        originator_id=row["originator_id"],
-        originator_version=row["originator_version"],
-        topic=row["topic"],
-        state=bytes(row["state"]),
-    )
+            return [
+                (position, StoredEvent(originator_id, version, topic, bytes(state)))
+                for position, originator_id, version, topic, state in curs.fetchall()
+            ]

@@ -39,6 +39,7 @@ from ops.system import (
     connect_nats,
     read_models,
 )
+from projections.schedules.projection import SCHEDULES
 from streams.control import CancelRelay
 from streams.dead_letters import DeadLetters
 from streams.dispatcher import Dispatcher
@@ -115,10 +116,17 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
         tracking = build_tracking(engine, DISPATCHER_TRACKING_TABLE)
         dispatcher = Dispatcher(engine, tracking, js, subjects)
         recorder = ResultRecorder(engine, js, subjects)
-        projections = [build_projection(engine, model) for model in read_models()]
+        scheduler = Scheduler(engine, build_schedules_view(engine))
+        # A schedule applied, paused or resumed wakes the scheduler as soon as the schedules
+        # read model has it (where this replica follows it), not at its next look.
+        projections = [
+            build_projection(
+                engine, model, scheduler.schedules_changed if model is SCHEDULES else None
+            )
+            for model in read_models()
+        ]
         view = build_attempts_view(engine)
         timers = Timers(engine, view)
-        scheduler = Scheduler(engine, build_schedules_view(engine))
         reconciler = Reconciler(engine, view, js, subjects)
         liveness = LivenessMonitor(
             engine,
@@ -195,6 +203,7 @@ async def serve_worker(settings: Settings, stop: asyncio.Event) -> None:
             drain_grace=settings.worker_drain_grace,
             heartbeat_interval=settings.heartbeat_seconds,
             executors=settings.worker_executors,
+            start_report_delay=settings.worker_start_report_delay,
         )
         logger.info("worker %s serving queues %s", settings.worker_name, settings.worker_queues)
         await worker.run(stop)
@@ -220,6 +229,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
         event_streaming=streaming,
         webhook_store=build_webhook_store(engine),
         webhook_addresses=AddressPolicy(allow_private=settings.webhook_allow_private),
+        schedule_totals=build_schedules_view(engine).every,
     )
     config = uvicorn.Config(
         app,

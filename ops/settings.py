@@ -15,6 +15,7 @@ from streams.subjects import DEFAULT_PREFIX
 
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _MAX_DRAIN_GRACE_SECONDS = 3600.0
+_MAX_START_REPORT_DELAY_SECONDS = 60.0
 
 SUPERVISOR_PID_VARIABLE = "LEDGERFLOW_SUPERVISOR_PID"
 """Set by `ledgerflow up` for its children, so they stop if it dies."""
@@ -41,6 +42,9 @@ class Settings:
     worker_imports: tuple[str, ...] = ()
     """Python modules the worker imports at start (python tasks' code), checked before serving."""
     worker_drain_grace: float = 30.0
+    worker_start_report_delay: float = 0.02
+    """Seconds an attempt runs before the worker reports its start apart: a faster one
+    reports start and outcome in one message, recorded in one commit (ADR 22)."""
     heartbeat_seconds: float = 5.0
     worker_executors: tuple[str, ...] = ("shell", "noop", "python", "http")
     """Seconds a stopping worker waits for its attempts before handing them back."""
@@ -87,6 +91,11 @@ class Settings:
                 "LEDGERFLOW_WORKER_DRAIN_GRACE",
                 get("WORKER_DRAIN_GRACE"),
                 defaults.worker_drain_grace,
+            ),
+            worker_start_report_delay=_seconds(
+                "LEDGERFLOW_WORKER_START_REPORT_DELAY",
+                get("WORKER_START_REPORT_DELAY"),
+                defaults.worker_start_report_delay,
             ),
             worker_executors=tuple(
                 (get("WORKER_EXECUTORS") or ",".join(defaults.worker_executors)).split(",")
@@ -137,6 +146,13 @@ class Settings:
                 f"LEDGERFLOW_WORKER_DRAIN_GRACE / --drain-grace: {self.worker_drain_grace} "
                 "is out of range "
                 f"0..{_MAX_DRAIN_GRACE_SECONDS:g}"
+            )
+            raise SettingsError(msg)
+        if not 0 <= self.worker_start_report_delay <= _MAX_START_REPORT_DELAY_SECONDS:
+            msg = (
+                "LEDGERFLOW_WORKER_START_REPORT_DELAY: "
+                f"{self.worker_start_report_delay} is out of range "
+                f"0..{_MAX_START_REPORT_DELAY_SECONDS:g}"
             )
             raise SettingsError(msg)
         unknown = sorted(set(self.worker_executors) - {"shell", "noop", "python", "http"})

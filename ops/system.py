@@ -2,10 +2,15 @@
 
 import logging
 import os
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresTrackingRecorder
 from eventsourcing.utils import Environment
 from nats.aio.client import Client as NatsClient
+from psycopg import Cursor
+from psycopg.rows import DictRow
 
 from engine.application import Ledgerflow
 from gateways.webhooks.store import PostgresWebhookStore
@@ -13,7 +18,7 @@ from ops.settings import Settings, SettingsError
 from projections.attempts import ATTEMPTS
 from projections.attempts_tables import AttemptsTables
 from projections.attempts_view import AttemptsView
-from projections.change_tables import ChangeTables
+from projections.change_tables import NO_FLUSH_WAIT, ChangeTables
 from projections.read_model import ReadModel
 from projections.rebuild import Rebuilder
 from projections.runs.projection import RUNS
@@ -47,9 +52,18 @@ def build_engine(settings: Settings, statement_timeout: float | None = None) -> 
     return Ledgerflow(env=settings.eventsourcing_env())
 
 
+class _FollowerTracking(PostgresTrackingRecorder):
+    """A follower's position, which commits without waiting for the WAL flush: one lost in a
+    crash is an older position, and the follower's effects are idempotent (ADR 23)."""
+
+    def _insert_tracking(self, curs: Cursor[DictRow], tracking: Tracking) -> None:
+        curs.execute(NO_FLUSH_WAIT)
+        super()._insert_tracking(curs, tracking)
+
+
 def build_tracking(engine: Ledgerflow, table: str) -> PostgresTrackingRecorder:
     """A follower's position table, sharing the engine's connection pool."""
-    return PostgresTrackingRecorder(_datastore(engine), tracking_table_name=table)
+    return _FollowerTracking(_datastore(engine), tracking_table_name=table)
 
 
 def build_webhook_store(engine: Ledgerflow) -> PostgresWebhookStore:
@@ -134,8 +148,11 @@ def build_tables(engine: Ledgerflow, model: ReadModel) -> ChangeTables:
     return model.tables(_datastore(engine))
 
 
-def build_projection(engine: Ledgerflow, model: ReadModel) -> TrackedProjection:
-    """The projection that keeps `model`'s tables up to date from the engine's log."""
+def build_projection(
+    engine: Ledgerflow, model: ReadModel, applied: Callable[[Sequence[Any]], None] | None = None
+) -> TrackedProjection:
+    """The projection that keeps `model`'s tables up to date from the engine's log; `applied`
+    hears of each batch of changes it commits."""
     return TrackedProjection(
         model.name,
         build_tables(engine, model),
@@ -144,6 +161,7 @@ def build_projection(engine: Ledgerflow, model: ReadModel) -> TrackedProjection:
         log=engine.recorder,
         decode=engine.mapper.to_domain_event,
         application_name=engine.name,
+        applied=applied,
     )
 
 

@@ -7,6 +7,11 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
+NO_FLUSH_WAIT = SQL("SET LOCAL synchronous_commit = off")
+"""For commits of state derived from the log (ADR 23): they need not wait for the WAL flush.
+A crash can lose the last ones, changes and position together; they are applied again from
+the log. Only the events are the record, and they commit synchronously."""
+
 
 class _SupersededError(Exception):
     pass
@@ -62,6 +67,7 @@ class ChangeTables(PostgresTrackingRecorder):
         """
         try:
             with self.datastore.transaction(commit=True) as cursor:
+                cursor.execute(NO_FLUSH_WAIT)
                 cursor.execute(
                     self._next_position if previous else self._first_position,
                     {

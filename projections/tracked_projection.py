@@ -28,6 +28,8 @@ class TrackedProjection:
     `log` is the application's recorder (its `subscribe`), `decode` turns a notification into
     its domain event (the application's `mapper.to_domain_event`), and `application_name`
     names the log in the tracking table. Rebuild: `tables.reset(...)`, then run it again.
+    `applied`, if given, is called (in the follower's thread) with each batch's changes once
+    they are committed: a reader that must act on them at once need not poll the tables.
     """
 
     def __init__(
@@ -42,10 +44,12 @@ class TrackedProjection:
         application_name: str,
         batch_size: int = DEFAULT_BATCH_SIZE,
         standby_poll_seconds: float = STANDBY_POLL_SECONDS,
+        applied: Callable[[Sequence[Any]], None] | None = None,
     ) -> None:
         self.name = name
         self._tables = tables
         self._changes_for = changes_for
+        self._applied = applied
         self._application_name = application_name
         self._follower = TrackedFollower(
             name,
@@ -87,4 +91,8 @@ class TrackedProjection:
 
     def _apply_batch(self, events: Sequence[object], tracking: Tracking, previous: int) -> bool:
         changes = [change for event in events for change in self._changes_for(event)]
-        return self._tables.apply(changes, tracking, previous)
+        if not self._tables.apply(changes, tracking, previous):
+            return False
+        if changes and self._applied is not None:
+            self._applied(changes)
+        return True

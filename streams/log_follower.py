@@ -7,7 +7,13 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import suppress
 from typing import Any, Generic, TypeVar
 
-from eventsourcing.persistence import Notification, Subscription, Tracking, TrackingRecorder
+from eventsourcing.persistence import (
+    IntegrityError,
+    Notification,
+    Subscription,
+    Tracking,
+    TrackingRecorder,
+)
 
 from engine.application import Ledgerflow
 
@@ -73,9 +79,7 @@ class TrackedLogFollower(Generic[T]):
                 batch = [getting.result()]
                 while len(batch) < self._batch_size and not queue.empty():
                     batch.append(queue.get_nowait())
-                if await self._handle_until_done(batch, stop):
-                    last = Tracking(self._engine.name, batch[-1][0])
-                    await asyncio.to_thread(self._tracking.insert_tracking, last)
+                await self._handle_until_done(batch, stop)
         finally:
             stopping.cancel()
             reader.stop()
@@ -85,17 +89,28 @@ class TrackedLogFollower(Generic[T]):
         self, batch: list[tuple[int, T | None]], stop: asyncio.Event
     ) -> bool:
         items = [item for _, item in batch if item is not None]
+        last = Tracking(self._engine.name, batch[-1][0])
         while True:
             try:
                 if items:
                     await self._handle(items)
-            except Exception as error:  # NATS down or slow: the handler is idempotent
+                # Retried with the handling: PostgreSQL may be out of reach for a while too.
+                await asyncio.to_thread(self._record_position, last)
+            except Exception as error:  # NATS or PostgreSQL down or slow: both are idempotent
                 logger.warning("%s: %d item(s) failed, retrying: %s", self._name, len(items), error)
                 if stop.is_set():
                     return False
                 await asyncio.sleep(RETRY_DELAY_SECONDS)
             else:
                 return True
+
+    def _record_position(self, position: Tracking) -> None:
+        try:
+            self._tracking.insert_tracking(position)
+        except IntegrityError:
+            # Another engine replica's follower (every replica runs one) already recorded
+            # this position or a later one; its handling was idempotent, like ours.
+            logger.debug("%s: position %d already recorded", self._name, position.notification_id)
 
     def _subscribe(self, after: int) -> Subscription[Any]:
         return self._engine.recorder.subscribe(gt=after, topics=self._topics)

@@ -63,6 +63,9 @@ class TaskReported(_Message):
     stdout_tail: Annotated[str, Field(max_length=MAX_TAIL_BYTES)] = ""
     stderr_tail: Annotated[str, Field(max_length=MAX_TAIL_BYTES)] = ""
     output: dict[str, Any] | None = None
+    includes_start: bool = False
+    """An outcome of an attempt that ended before its `started` report was due (the worker's
+    start report delay): the engine records the start with it."""
 
     @property
     def message_id(self) -> str:

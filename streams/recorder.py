@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from aggregates.run import Recorded, TaskReport
 from engine.application import Ledgerflow
+from engine.crash_points import crash_point
 from streams.dead_letters import park_unreadable
 from streams.messages import TaskReported
 from streams.subjects import Subjects
@@ -79,6 +80,7 @@ class ResultRecorder:
                 accepted.append((message, report))
         if not accepted:
             return
+        crash_point("recorder.before_commit")
         try:
             outcomes = await asyncio.to_thread(
                 self._engine.record_reports, [report for _, report in accepted]
@@ -88,6 +90,7 @@ class ResultRecorder:
             for message, _ in accepted:
                 await message.nak(delay=redelivery_delay(message.metadata.num_delivered))
             return
+        crash_point("recorder.after_commit")  # committed, not yet acked: redelivered
         for (message, report), outcome in zip(accepted, outcomes, strict=True):
             self._count(report, outcome)
             await message.ack()
@@ -112,6 +115,7 @@ class ResultRecorder:
             stdout_tail=wire.stdout_tail,
             stderr_tail=wire.stderr_tail,
             output=wire.output,
+            includes_start=wire.includes_start,
         )
 
     def _count(self, report: TaskReport, outcome: Recorded | None) -> None:

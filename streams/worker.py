@@ -14,6 +14,7 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from aggregates.names import is_identifier
+from engine.crash_points import crash_point
 from streams.executors.execution import Execution
 from streams.executors.process import DEFAULT_GRACE_SECONDS
 from streams.executors.registry import EXECUTORS, execute
@@ -65,7 +66,11 @@ class Worker:
         drain_grace: float = DEFAULT_DRAIN_GRACE_SECONDS,
         kill_grace: float = DEFAULT_GRACE_SECONDS,
         executors: Collection[str] = ALL_EXECUTORS,
+        start_report_delay: float = 0.0,
     ) -> None:
+        """`start_report_delay`: seconds an attempt runs before its `started` report is sent;
+        one that finishes sooner sends only its outcome, which records the start too (one
+        message and one commit instead of two). 0 reports every start at once."""
         if not is_identifier(name):
             msg = f"invalid worker name {name!r}: use 1-64 of [A-Za-z0-9_-]"
             raise ValueError(msg)
@@ -75,6 +80,9 @@ class Worker:
         if drain_grace < 0:
             msg = f"drain grace must not be negative, not {drain_grace}"
             raise ValueError(msg)
+        if not start_report_delay >= 0:  # NaN fails too
+            msg = f"start report delay must not be negative, not {start_report_delay}"
+            raise ValueError(msg)
         self._js = nc.jetstream()
         self._subjects = subjects
         self._name = name
@@ -83,6 +91,7 @@ class Worker:
         self._base_env = dict(base_env)
         self._drain_grace = drain_grace
         self._kill_grace = kill_grace
+        self._start_report_delay = start_report_delay
         unknown = set(executors) - set(ALL_EXECUTORS)
         if not executors or unknown:
             msg = f"executors must be some of {', '.join(ALL_EXECUTORS)}, not {sorted(executors)}"
@@ -220,23 +229,37 @@ class Worker:
                     msg, command, delivery, Execution.failure(CANCELLED_BEFORE_START)
                 )
                 return
-            if not await self._publish_report(command, delivery, None):
-                return
-            execution = await self._execute(flight, command)
+            execution = await self._execute(flight, command, delivery)
             if execution is None:
                 await _hand_back(msg, f"{command.message_id} is still running at the drain's end")
                 return
-            await self._finish(msg, command, delivery, execution)
+            ran = flight.execution is not None
+            await self._finish(
+                msg, command, delivery, execution, includes_start=ran and not flight.start_reported
+            )
         finally:
             keepalive.cancel()
 
-    async def _execute(self, flight: InFlight, command: ExecuteTask) -> Execution | None:
-        """The attempt's execution; "cancelled" if a cancel stopped it, None if handed back."""
+    async def _execute(
+        self, flight: InFlight, command: ExecuteTask, delivery: int
+    ) -> Execution | None:
+        """The attempt's execution; "cancelled" if a cancel stopped it, None if handed back.
+
+        Its `started` report goes out before it runs, or once it has run `start_report_delay`
+        seconds; if that report cannot be stored, the outcome (which records the start too)
+        still can.
+        """
+        if self._start_report_delay == 0:
+            flight.start_reported = await self._publish_report(command, delivery, None)
         if not (flight.cancelled or flight.handed_back):
             flight.execution = asyncio.create_task(
                 execute(command, self._base_env, worker=self._name, grace=self._kill_grace)
             )
             try:
+                if self._start_report_delay > 0:
+                    await asyncio.wait({flight.execution}, timeout=self._start_report_delay)
+                    if not flight.execution.done():
+                        flight.start_reported = await self._publish_report(command, delivery, None)
                 await asyncio.wait({flight.execution})
             finally:
                 flight.execution.cancel()  # a no-op once done; kills the attempt otherwise
@@ -245,16 +268,28 @@ class Worker:
         return None if flight.handed_back else Execution.failure(CANCELLED)
 
     async def _finish(
-        self, msg: Msg, command: ExecuteTask, delivery: int, execution: Execution
+        self,
+        msg: Msg,
+        command: ExecuteTask,
+        delivery: int,
+        execution: Execution,
+        *,
+        includes_start: bool = False,
     ) -> None:
-        if await self._publish_report(command, delivery, execution):
+        if await self._publish_report(command, delivery, execution, includes_start=includes_start):
+            crash_point("worker.after_result")  # the result is stored, the dispatch not acked
             await _confirm_ack(msg, command)
 
     async def _publish_report(
-        self, command: ExecuteTask, delivery: int, execution: Execution | None
+        self,
+        command: ExecuteTask,
+        delivery: int,
+        execution: Execution | None,
+        *,
+        includes_start: bool = False,
     ) -> bool:
         """Publish `started` (no execution yet) or the outcome; True once JetStream stored it."""
-        report = _task_reported(command, delivery, self._name, execution)
+        report = _task_reported(command, delivery, self._name, execution, includes_start)
         subject = self._subjects.results(partition_for(command.run_id))
         payload = report.model_dump_json().encode()
         for attempt in range(_PUBLISH_ATTEMPTS):
@@ -277,7 +312,11 @@ class Worker:
 
 
 def _task_reported(
-    command: ExecuteTask, delivery: int, worker: str, execution: Execution | None
+    command: ExecuteTask,
+    delivery: int,
+    worker: str,
+    execution: Execution | None,
+    includes_start: bool,
 ) -> TaskReported:
     return TaskReported(
         tenant=command.tenant,
@@ -293,6 +332,7 @@ def _task_reported(
         stdout_tail="" if execution is None else execution.stdout_tail,
         stderr_tail="" if execution is None else execution.stderr_tail,
         output=None if execution is None else execution.output,
+        includes_start=includes_start,
     )
 
 
@@ -332,7 +372,8 @@ async def _confirm_ack(msg: Msg, command: ExecuteTask) -> None:
 
 
 def _rejection_reason(data: bytes, error: ValidationError) -> str:
-    with contextlib.suppress(ValueError):
+    # RecursionError: JSON nested too deep for the stdlib decoder (pydantic refused it first).
+    with contextlib.suppress(ValueError, RecursionError):
         document = json.loads(data)
         if isinstance(document, dict) and document.get("schema_version", 1) != 1:
             return f"unknown schema_version {document['schema_version']!r}"

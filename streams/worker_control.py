@@ -38,6 +38,8 @@ class InFlight:
     """Stopped by a cancel signal: reported failed "cancelled"."""
     handed_back: bool = False
     """Stopped by a drain past its grace: not reported, the dispatch is nak'ed."""
+    start_reported: bool = False
+    """Its `started` report is stored; otherwise the outcome carries the start."""
 
     def is_for(self, cancel: CancelAttempt) -> bool:
         command = self.command

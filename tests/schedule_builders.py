@@ -8,7 +8,7 @@ from aggregates.run import Run
 from aggregates.schedule_tick import ScheduleTick
 from aggregates.spec import WorkflowSpec
 from engine.application import Ledgerflow
-from engine.scheduling import DueTicks, TicksDecided
+from engine.due_ticks import DueTicks, TicksDecided
 from tests.clocks import MovingClock
 
 MIDNIGHT = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)

@@ -6,11 +6,13 @@ from typing import TypeVar
 from litestar import Litestar, Router
 from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 
 from engine.application import Ledgerflow
 from engine.event_feed import EventFeed
 from gateways.http.allow import allow_every_method
 from gateways.http.audit import AuditController
+from gateways.http.deadline import DEFAULT_DEADLINE_SECONDS, RequestDeadline
 from gateways.http.event_stream import EventStreaming
 from gateways.http.events import EventController
 from gateways.http.health import HealthController, ReadinessProbe
@@ -20,6 +22,7 @@ from gateways.http.limits import (
     DEFAULT_MAX_JSON_DEPTH,
     guarded_request_class,
 )
+from gateways.http.metrics import MetricsController, ScheduleTotals
 from gateways.http.model_schemas import ClosedModelSchemas, CollectionSchemas
 from gateways.http.openapi import openapi_config
 from gateways.http.origin import REQUEST_ID_HEADER, echo_request_id, origin_of, tenant_of
@@ -55,13 +58,17 @@ def create_app(
     event_streaming: EventStreaming | None = None,
     webhook_store: WebhookStore | None = None,
     webhook_addresses: AddressPolicy | None = None,
+    schedule_totals: ScheduleTotals = list,
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
 ) -> Litestar:
     """The Litestar app serving `engine`; `readiness` says whether PostgreSQL and NATS are up,
     `workers` lists the worker registry; `runs`, `workflows`, `attempts` and `statistics` list
     the read models (eventually consistent with the log), and `projections` reports their lag;
     `event_streaming` paces Server-Sent Event responses (`close()` it to end them on shutdown);
     `webhook_store` keeps subscriptions' secrets and delivery logs (in memory if not given) and
-    `webhook_addresses` says which endpoint URLs may be subscribed (public https by default)."""
+    `webhook_addresses` says which endpoint URLs may be subscribed (public https by default);
+    `schedule_totals` reads the schedules read model for `GET /metrics` (none if not given);
+    a request with no answer after `deadline_seconds` gets a 503 (see `RequestDeadline`)."""
     return Litestar(
         route_handlers=[
             # One router for both: Litestar cannot add a handler to a path that an earlier
@@ -79,6 +86,7 @@ def create_app(
             SubscriptionController,
             AuditController,
             HealthController,
+            MetricsController,
         ],
         dependencies={
             "engine": Provide(_constant(engine), use_cache=True, sync_to_thread=False),
@@ -109,6 +117,9 @@ def create_app(
                 use_cache=True,
                 sync_to_thread=False,
             ),
+            "schedule_totals": Provide(
+                _constant(schedule_totals), use_cache=True, sync_to_thread=False
+            ),
             "tenant": Provide(tenant_of, sync_to_thread=False),
             "origin": Provide(origin_of, sync_to_thread=False),
         },
@@ -116,6 +127,7 @@ def create_app(
         request_class=guarded_request_class(max_json_depth),
         request_max_body_size=max_body_bytes,
         before_send=[echo_request_id, allow_every_method],
+        middleware=[DefineMiddleware(RequestDeadline, seconds=deadline_seconds)],
         response_headers=[
             ResponseHeader(
                 name=REQUEST_ID_HEADER,

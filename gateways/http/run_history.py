@@ -1,6 +1,8 @@
 """A run's past over HTTP: its events page by page, and the same history told as a timeline."""
 
-from litestar import Controller, get
+from typing import Any
+
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 
 from engine.application import Ledgerflow
@@ -45,14 +47,18 @@ class RunHistoryController(Controller):
         cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
         types: Types = None,
-    ) -> HistoryPage:
+    ) -> Response[HistoryPage]:
         start = after_version(after, cursor)
         wanted = known_types(types)
         # One more than a page tells whether another page follows.
         entries = engine.run_history(
             tenant, run_id, after_version=start, limit=limit + 1, types=wanted
         )
-        return HistoryPage.of(entries, limit)
+        # A `HistoryPage` (the documented schema) encoded from plain values, without a
+        # pydantic view per event: see `HistoryPage.body_of`. `Any`, as the content is the
+        # page's JSON values rather than the model the annotation documents.
+        body: Any = HistoryPage.body_of(entries, limit)
+        return Response(body)
 
     @get(
         "/timeline",

@@ -31,6 +31,9 @@ DELIVERY_NAME = "webhook-delivery"
 DELIVERY_ACTOR = "engine:webhooks"
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 _ERROR_CHARS = 500
+_SUBSCRIPTION_TOPICS = frozenset(
+    topic for name, topic in EVENT_TOPICS.items() if name.startswith("Subscription")
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class WebhookDeliverer:
         self._now = now
         self._feed = EventFeed(engine)
         self._targets: dict[UUID, _Target] | None = None
+        self._http: httpx.Client | None = None
         self._halt = threading.Event()
         self.outcomes: Counter[str] = Counter()
         """Events by outcome: `delivered`, `failed`, `disabled` (subscriptions given up on)."""
@@ -125,29 +129,45 @@ class WebhookDeliverer:
             await self._follower.run(stop)
         finally:
             halting.cancel()
+            if self._http is not None:  # the follower's thread, its only user, has ended
+                self._http.close()
+                self._http = None
 
-    def _item(self, notification: Notification) -> FeedItem:
+    def _item(self, notification: Notification) -> FeedItem | Notification:
+        if self._targets == {} and notification.topic not in _SUBSCRIPTION_TOPICS:
+            # Nothing subscribed (yet: the batch may register one): building every event's
+            # CloudEvent was most of this follower's work.
+            return notification
         return self._feed.item(notification)
 
     def _apply_batch(self, items: Sequence[object], tracking: Tracking, previous: int) -> bool:
         """In the follower's thread: deliver the batch, then record its position."""
-        with httpx.Client(timeout=self._policy.timeout_seconds, follow_redirects=False) as http:
-            try:
-                for item in cast(Sequence[FeedItem], items):
-                    self._route(http, item)
-            except _HaltedError:
-                return False
+        try:
+            for item in cast(Sequence[FeedItem | Notification], items):
+                if isinstance(item, FeedItem):
+                    self._route(item)
+                elif self._loaded():
+                    self._route(self._feed.item(item))
+        except _HaltedError:
+            return False
         self._tracking.insert_tracking(tracking)
         return True
 
-    def _route(self, http: httpx.Client, item: FeedItem) -> None:
+    def _client(self) -> httpx.Client:
+        """One client for the follower's thread, made at the first delivery: building one
+        loads the CA certificates (milliseconds of CPU), which every batch of the log paid."""
+        if self._http is None:
+            self._http = httpx.Client(timeout=self._policy.timeout_seconds, follow_redirects=False)
+        return self._http
+
+    def _route(self, item: FeedItem) -> None:
         targets = self._loaded()
         if item.type.startswith("Subscription"):
             self._refresh(targets, UUID(str(item.cloud_event["subject"])), item.position)
         tenant = str(item.cloud_event["tenant"])
         for target in list(targets.values()):
             if item.position > target.since and target.subscription.wants(tenant, item.type):
-                self._deliver(http, item, target)
+                self._deliver(self._client(), item, target)
 
     def _loaded(self) -> dict[UUID, _Target]:
         if self._targets is None:

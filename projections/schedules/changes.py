@@ -43,10 +43,20 @@ class SchedulePaused:
     at: datetime
 
 
+LATENESS_BOUNDS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+"""Upper bounds of the fire-lateness histogram's buckets; a last bucket holds the rest."""
+
+
+def lateness_bucket(lateness_ms: int) -> int:
+    """The 1-based bucket (a PostgreSQL array index) a fire's lateness falls in."""
+    return 1 + sum(1 for bound in LATENESS_BOUNDS_MS if lateness_ms > bound)
+
+
 @dataclass(frozen=True)
 class TickDecided:
     """Ticks up to `tick` are decided; `run_id` started (a fire or a release), `buffered`
-    waits, `released` no longer does; the counts add to the totals."""
+    waits, `released` no longer does; the counts add to the totals, and a fire's recorded
+    `lateness_ms` to the lateness histogram."""
 
     workflow_id: UUID
     tick: datetime
@@ -56,6 +66,7 @@ class TickDecided:
     fired: int = 0
     skipped: int = 0
     missed: int = 0
+    lateness_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +133,12 @@ def _of(event: Any) -> UUID:
 def _fired(event: ScheduleTick.ScheduleFired) -> tuple[Change, ...]:
     if event.trigger != "schedule":
         return ()  # a backfill leaves the schedule's own ticks alone
-    return (TickDecided(_of(event), event.scheduled_for, UUID(event.run_id), fired=1),)
+    return (
+        TickDecided(
+            _of(event), event.scheduled_for, UUID(event.run_id), fired=1,
+            lateness_ms=event.lateness_ms,
+        ),
+    )  # fmt: skip
 
 
 @changes_for.register
@@ -143,7 +159,12 @@ def _buffered(event: ScheduleTick.ScheduleTickBuffered) -> tuple[Change, ...]:
 @changes_for.register
 def _released(event: ScheduleTick.ScheduleTickReleased) -> tuple[Change, ...]:
     run_id = UUID(event.run_id)
-    return (TickDecided(_of(event), event.scheduled_for, run_id, released=True, fired=1),)
+    return (
+        TickDecided(
+            _of(event), event.scheduled_for, run_id, released=True, fired=1,
+            lateness_ms=event.lateness_ms,
+        ),
+    )  # fmt: skip
 
 
 @changes_for.register

@@ -7,17 +7,19 @@ from psycopg.types.json import Jsonb
 
 from projections.change_tables import ChangeTables
 from projections.schedules.changes import (
+    LATENESS_BOUNDS_MS,
     Change,
     RunEnded,
     SchedulePaused,
     ScheduleSet,
     ScheduleStopped,
     TickDecided,
+    lateness_bucket,
 )
 
-VERSION = 1
+VERSION = 2
 """The read model's version: bump it when its table or statements change what they mean, so
-the read model is reset and rebuilt from position 0."""
+the read model is reset and rebuilt from position 0. 2: the fire-lateness histogram."""
 
 TRACKING_TABLE = "schedules_tracking"
 
@@ -25,6 +27,8 @@ _DDL = (
     # One row per workflow (with a schedule or not, so a schedule added later keeps its pause).
     # `decided_until` is the latest tick fired, skipped, buffered or missed: the scheduler
     # fires ticks after it and after `effective_from` (when the schedule last took effect).
+    # The totals and the lateness histogram (a count per bucket of `LATENESS_BOUNDS_MS`, then
+    # the rest) feed `GET /metrics`: kept here, they hold across API replicas and restarts.
     """CREATE TABLE IF NOT EXISTS {schema}.schedules (
         workflow_id uuid PRIMARY KEY,
         tenant text NOT NULL,
@@ -41,7 +45,11 @@ _DDL = (
         buffered_tick timestamptz,
         fired_total bigint NOT NULL DEFAULT 0,
         skipped_total bigint NOT NULL DEFAULT 0,
-        missed_total bigint NOT NULL DEFAULT 0)""",
+        missed_total bigint NOT NULL DEFAULT 0,
+        lateness_count bigint NOT NULL DEFAULT 0,
+        lateness_sum_ms bigint NOT NULL DEFAULT 0,
+        lateness_buckets bigint[] NOT NULL DEFAULT array_fill(0::bigint, ARRAY[{buckets}]),
+        last_lateness_ms bigint)""".replace("{buckets}", str(len(LATENESS_BOUNDS_MS) + 1)),
     """CREATE INDEX IF NOT EXISTS schedules_by_last_run
         ON {schema}.schedules (last_run_id) WHERE last_run_id IS NOT NULL""",
 )
@@ -72,7 +80,11 @@ _STATEMENTS: dict[type[Change], str] = {
                 WHEN %(released)s THEN NULL ELSE buffered_tick END,
             fired_total = fired_total + %(fired)s,
             skipped_total = skipped_total + %(skipped)s,
-            missed_total = missed_total + %(missed)s
+            missed_total = missed_total + %(missed)s,
+            lateness_count = lateness_count + %(observed)s,
+            lateness_sum_ms = lateness_sum_ms + COALESCE(%(lateness_ms)s::bigint, 0),
+            lateness_buckets[%(bucket)s] = lateness_buckets[%(bucket)s] + %(observed)s,
+            last_lateness_ms = COALESCE(%(lateness_ms)s::bigint, last_lateness_ms)
         WHERE workflow_id = %(workflow_id)s""",
     RunEnded: """UPDATE {schema}.schedules SET last_run_active = false
         WHERE last_run_id = %(run_id)s""",
@@ -97,4 +109,9 @@ def _parameters(change: Change) -> dict[str, Any]:
     values: dict[str, Any] = dict(vars(change))
     if isinstance(change, ScheduleSet):
         values["schedule"] = None if change.schedule is None else Jsonb(change.schedule)
+    if isinstance(change, TickDecided):
+        # A decision without a fire adds 0 to the first bucket: one statement for every kind.
+        lateness = change.lateness_ms
+        values["observed"] = 0 if lateness is None else 1
+        values["bucket"] = 1 if lateness is None else lateness_bucket(lateness)
     return values

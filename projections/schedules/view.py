@@ -35,6 +35,11 @@ class ScheduleRow:
     fired_total: int
     skipped_total: int
     missed_total: int
+    lateness_count: int
+    lateness_sum_ms: int
+    lateness_buckets: tuple[int, ...]
+    """Fires per bucket of `LATENESS_BOUNDS_MS` (not cumulative), the last one for the rest."""
+    last_lateness_ms: int | None
 
     @property
     def fires_after(self) -> datetime:
@@ -48,7 +53,8 @@ class ScheduleRow:
 _COLUMNS = SQL(
     "workflow_id, tenant, workflow, version, schedule, paused, retired, effective_from, "
     "decided_until, last_fired_tick, last_run_id, last_run_active, buffered_tick, fired_total, "
-    "skipped_total, missed_total"
+    "skipped_total, missed_total, lateness_count, lateness_sum_ms, lateness_buckets, "
+    "last_lateness_ms"
 )
 
 
@@ -64,6 +70,17 @@ class SchedulesView:
         """Every schedule that fires: present, not paused, its workflow not retired."""
         return self._select(
             SQL("schedule IS NOT NULL AND NOT paused AND NOT retired ORDER BY workflow_id"), {}
+        )
+
+    def every(self) -> list[ScheduleRow]:
+        """Every workflow that has (or had) a schedule, paused and retired ones included, by
+        tenant and name: the totals they count are for good."""
+        return self._select(
+            SQL(
+                "schedule IS NOT NULL OR fired_total + skipped_total + missed_total > 0 "
+                "ORDER BY tenant, workflow"
+            ),
+            {},
         )
 
     def of(self, tenant: str, workflow: str) -> ScheduleRow | None:
@@ -94,7 +111,9 @@ class SchedulesView:
 def _row(row: dict[str, Any]) -> ScheduleRow:
     schedule = row["schedule"]
     spec = None if schedule is None else _spec(json.dumps(schedule, sort_keys=True))
-    return ScheduleRow(**{**row, "schedule": spec})
+    return ScheduleRow(
+        **{**row, "schedule": spec, "lateness_buckets": tuple(row["lateness_buckets"])}
+    )
 
 
 @lru_cache(maxsize=4096)

@@ -48,6 +48,8 @@ class Deployment:
             **env,
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.commands: dict[str, tuple[list[str], dict[str, str]]] = {}
+        """How each process was started, so `restart` can start it again alike."""
         self.http = httpx.Client(base_url=self.url, timeout=10.0)
 
     def start(self, *workers: str) -> "Deployment":
@@ -56,28 +58,49 @@ class Deployment:
         self.spawn("engine", "engine")
         for name in workers:
             self.start_worker(name)
-        self._wait_ready()
+        self.wait_ready()
         return self
 
     def start_worker(self, name: str, *args: str, **env: str) -> None:
         self.spawn(name, "worker", "--name", name, *args, **env)
 
     def spawn(self, key: str, command: str, *args: str, **env: str) -> None:
-        log = (self.logs / f"{key}.log").open("ab")
-        self.processes[key] = subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", command, *args],
-            env={**self.env, **env},
-            stdout=log,
-            stderr=log,
-        )
+        self.commands[key] = ([command, *args], env)
+        with (self.logs / f"{key}.log").open("ab") as log:
+            self.processes[key] = subprocess.Popen(
+                [sys.executable, "-m", "ops.cli", command, *args],
+                env={**self.env, **env},
+                stdout=log,
+                stderr=log,
+            )
 
     def kill(self, key: str, signum: int = signal.SIGKILL) -> None:
         process = self.processes.pop(key)
+        process.send_signal(signal.SIGCONT)  # a paused process handles nothing else
         process.send_signal(signum)
         process.wait(timeout=HANG)
 
+    def pause(self, key: str) -> None:
+        self.processes[key].send_signal(signal.SIGSTOP)
+
+    def resume(self, key: str) -> None:
+        self.processes[key].send_signal(signal.SIGCONT)
+
+    def restart(self, key: str, signum: int = signal.SIGKILL, **env: str) -> None:
+        """Stop `key` (if it runs) and start it again as before, `env` overriding its own."""
+        if key in self.processes:
+            self.kill(key, signum)
+        (command, *args), own_env = self.commands[key]
+        self.spawn(key, command, *args, **{**own_env, **env})
+
+    def exited(self) -> dict[str, int]:
+        """The processes that ended on their own, with their exit status."""
+        codes = {key: process.poll() for key, process in self.processes.items()}
+        return {key: code for key, code in codes.items() if code is not None}
+
     def stop(self) -> None:
         for process in self.processes.values():
+            process.send_signal(signal.SIGCONT)
             process.send_signal(signal.SIGTERM)
         for process in self.processes.values():
             try:
@@ -91,7 +114,7 @@ class Deployment:
     def log(self, key: str) -> str:
         return (self.logs / f"{key}.log").read_text(errors="replace")
 
-    def _wait_ready(self) -> None:
+    def wait_ready(self) -> None:
         deadline = time.monotonic() + HANG
         while True:
             try:
@@ -142,6 +165,11 @@ class Deployment:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"task {task} of run {run_id} stuck: {state}")
             time.sleep(0.05)
+
+    def workers(self) -> dict[str, str]:
+        """Each worker the engine has heard of, with its status."""
+        items = self.http.get("/v1/workers").json()["items"]
+        return {worker["name"]: worker["status"] for worker in items}
 
     def history(self, run_id: str) -> list[dict[str, Any]]:
         response = self.http.get(f"/v1/runs/{run_id}/events", params={"limit": 500})

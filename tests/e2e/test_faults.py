@@ -31,7 +31,7 @@ def test_a_worker_killed_mid_task_loses_the_attempt_and_the_run_completes_elsewh
         [{"name": "a", "command": "sleep 3", "retry": {"max_attempts": 3, "initial_seconds": 0}}],
     )
     # Liveness knows a worker from its heartbeats: wait until the engine has heard w1.
-    wait_for(lambda: "w1" in registered_workers(deployment), "w1 was never registered")
+    wait_for(lambda: "w1" in deployment.workers(), "w1 was never registered")
     run_id = deployment.start_run("sturdy")
     assert deployment.wait_for_task(run_id, "a", "running")["worker"] == "w1"
 
@@ -45,12 +45,7 @@ def test_a_worker_killed_mid_task_loses_the_attempt_and_the_run_completes_elsewh
     assert set(terminal_events(history).values()) == {1}
     lost = [item for item in history if item["type"] == "TaskFailed"]
     assert [item["data"]["cause"] for item in lost] == ["worker_lost"]
-    assert registered_workers(deployment)["w1"] == "lost"
-
-
-def registered_workers(deployment: Deployment) -> dict[str, str]:
-    items = deployment.http.get("/v1/workers").json()["items"]
-    return {worker["name"]: worker["status"] for worker in items}
+    assert deployment.workers()["w1"] == "lost"
 
 
 def test_garbage_on_the_dispatch_subject_does_not_stall_the_queue(deployment: Deployment) -> None:

@@ -67,6 +67,34 @@ def start_runs(engine: Ledgerflow, count: int) -> list[object]:
     ]
 
 
+async def test_two_dispatchers_on_one_position_both_keep_running_and_publish_each_task_once(
+    engine: Ledgerflow, nc: NatsClient, subjects: Subjects
+) -> None:
+    # Found by the fault rig: every engine replica runs a dispatcher; the one that recorded a
+    # position the other had already recorded died of the IntegrityError, and its engine too.
+    dispatchers = [
+        Dispatcher(
+            engine, build_tracking(engine, DISPATCHER_TRACKING_TABLE), nc.jetstream(), subjects
+        )
+        for _ in range(2)
+    ]
+    stop = asyncio.Event()
+    running = [asyncio.create_task(d.run(stop)) for d in dispatchers]
+    engine.apply_workflow("default", a_spec(), engine.origin("tester"))
+
+    for batch in range(3):
+        for i in range(2):
+            engine.start_run("default", "hello", {"b": batch, "i": i}, engine.origin("t"))
+        await eventually(lambda: _at_least(dispatched(nc, subjects), 2 * (batch + 1)))  # noqa: B023
+        await asyncio.sleep(0.5)  # both dispatchers record this batch's position
+
+    assert not any(task.done() for task in running)
+    stop.set()
+    await asyncio.gather(*running)
+    assert await dispatched(nc, subjects) == 6
+    assert all(d.published == 6 for d in dispatchers)
+
+
 async def test_the_dispatcher_publishes_each_queued_task(
     engine: Ledgerflow, nc: NatsClient, subjects: Subjects
 ) -> None:

@@ -10,6 +10,12 @@ from aggregates.run import TaskReport
 from aggregates.spec import WorkflowSpec
 from engine.application import Ledgerflow
 from engine.audit import AuditQuery
+from ops.settings import Settings
+from tests.unit.test_reconstruction import (
+    SnapshottingLedgerflow,
+    a_run_whose_tasks_each_fail_once,
+    exactly,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -80,3 +86,20 @@ def test_the_audit_log_query_filters_by_tenant_actor_type_and_time(engine: Ledge
     assert len(before) == len(everything) - 1
     assert [e.position for e in after_first] == [e.position for e in everything[1:3]]
     assert engine.audit("other", AuditQuery()) == []
+
+
+def test_a_run_as_of_a_version_is_rebuilt_from_the_snapshot_before_it(settings: Settings) -> None:
+    engine = SnapshottingLedgerflow(env=settings.eventsourcing_env())
+    try:
+        run_id, reported = a_run_whose_tasks_each_fail_once(engine)
+        versions = range(1, max(reported) + 1)
+
+        from_snapshots = [exactly(engine.run_as_of("default", run_id, version=v)) for v in versions]
+
+        assert engine.snapshots is not None
+        assert len(list(engine.snapshots.get(run_id))) == max(reported) // 4
+        assert from_snapshots == [
+            exactly(engine.repository.get(run_id, version=v)) for v in versions
+        ]
+    finally:
+        engine.close()

@@ -20,6 +20,7 @@ from ops.system import (
     build_engine,
     build_projection_status,
     build_runs_view,
+    build_schedules_view,
     build_statistics_view,
 )
 
@@ -53,6 +54,7 @@ def a_client(engine: Ledgerflow) -> Iterator[TestClient[Litestar]]:
         attempts=attempts.attempts_of,
         statistics=build_statistics_view(engine).buckets,
         projections=build_projection_status(engine),
+        schedule_totals=build_schedules_view(engine).every,
     )
     with TestClient(app) as client:
         yield client

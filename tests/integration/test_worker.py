@@ -150,6 +150,24 @@ async def test_a_malformed_dispatch_is_terminated_counted_and_does_not_block_the
     assert await dispatches_left(js, subjects) == 0
 
 
+async def test_a_dispatch_nested_too_deep_to_decode_is_terminated_at_once(
+    nc: Client, subjects: Subjects
+) -> None:
+    # Found by the fault rig: describing the rejection re-decoded it with the stdlib, whose
+    # RecursionError escaped, so the message looped until max_deliver.
+    js = nc.jetstream()
+    worker = a_worker(nc, subjects)
+    await js.publish(subjects.dispatch("default"), b"[" * 10_000)
+    await publish(js, subjects, a_dispatch("noop"))
+
+    async with running(worker):
+        reports = await results(js, subjects, 2)
+
+    assert [report.outcome for report in reports] == ["started", "succeeded"]
+    assert worker.rejected == 1
+    assert await dispatches_left(js, subjects) == 0
+
+
 async def test_a_dispatch_of_an_unknown_schema_version_is_terminated_naming_it(
     nc: Client, subjects: Subjects, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -239,3 +257,32 @@ async def test_a_task_for_an_executor_this_worker_lacks_goes_to_a_peer_that_has_
 def test_a_worker_refuses_an_unknown_executor(nc: Client, subjects: Subjects) -> None:
     with pytest.raises(ValueError, match="executors must be some of"):
         Worker(nc, subjects, name="w", base_env=ENV, executors=["docker"])
+
+
+async def test_a_task_ending_before_its_start_report_is_due_reports_once_with_its_start(
+    nc: Client, subjects: Subjects
+) -> None:
+    js = nc.jetstream()
+    await publish(js, subjects, a_dispatch("noop"))
+    worker = Worker(nc, subjects, name="worker-1", base_env=ENV, start_report_delay=HANG_SECONDS)
+
+    async with running(worker):
+        [finished] = await results(js, subjects, 1)
+
+    assert (finished.outcome, finished.includes_start) == ("succeeded", True)
+    assert (await js.stream_info(subjects.results_stream)).state.messages == 0
+    assert await dispatches_left(js, subjects) == 0
+
+
+async def test_a_task_outlasting_its_start_report_delay_reports_started_then_its_outcome(
+    nc: Client, subjects: Subjects
+) -> None:
+    js = nc.jetstream()
+    await publish(js, subjects, a_dispatch("shell", "sleep 2"))
+    worker = Worker(nc, subjects, name="worker-1", base_env=ENV, start_report_delay=0.05)
+
+    async with running(worker):
+        started, finished = await results(js, subjects, 2)
+
+    assert (started.outcome, finished.outcome) == ("started", "succeeded")
+    assert not finished.includes_start

@@ -16,8 +16,10 @@ from litestar.testing import TestClient
 from engine.application import Ledgerflow
 from engine.history import AuditFilter
 from gateways.http.app import create_app
+from gateways.http.deadline import DEFAULT_DEADLINE_SECONDS
 from gateways.http.health import Readiness, ReadinessProbe
 from gateways.http.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_JSON_DEPTH
+from gateways.http.metrics import ScheduleTotals
 from gateways.http.projections import ProjectionStatuses
 from gateways.http.run_lists import RunListing, TaskAttempts
 from gateways.http.statistics import StatisticsListing
@@ -138,8 +140,10 @@ def a_client(
     attempts: TaskAttempts = no_attempts,
     statistics: StatisticsListing = no_statistics,
     projections: ProjectionStatuses = list,
+    schedule_totals: ScheduleTotals = list,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
 ) -> Iterator[Client]:
     app = create_app(
         engine or an_engine(),
@@ -150,8 +154,10 @@ def a_client(
         attempts=attempts,
         statistics=statistics,
         projections=projections,
+        schedule_totals=schedule_totals,
         max_body_bytes=max_body_bytes,
         max_json_depth=max_json_depth,
+        deadline_seconds=deadline_seconds,
     )
     with TestClient(app) as client:
         yield client

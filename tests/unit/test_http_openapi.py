@@ -39,6 +39,7 @@ ROUTES = [
     ("delete", "/v1/subscriptions/{subscription_id}"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
+    ("get", "/metrics"),
 ]
 
 
