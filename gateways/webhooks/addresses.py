@@ -4,7 +4,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 MAX_URL_LENGTH = 2048
 METADATA_ADDRESSES = frozenset(
@@ -17,6 +17,17 @@ Resolver = Callable[[str, int], Sequence[str]]
 
 class RefusedURLError(ValueError):
     """A webhook URL Ledgerflow will not call; the message says why."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a delivery connects: the URL with its host replaced by the address that was
+    checked, so the connection cannot go anywhere else (a second DNS answer could: DNS
+    rebinding), and the URL's own host for the `Host` header and TLS (SNI and certificate)."""
+
+    url: str
+    host_header: str
+    server_name: str
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -64,19 +75,28 @@ class AddressPolicy:
             raise RefusedURLError(msg)
         return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
-    def check(self, url: str) -> None:
+    def check(self, url: str) -> Destination:
         """Refuse (`RefusedURLError`) a URL that is malformed, not https, or whose host
-        resolves to a loopback, private, link-local, multicast, reserved or metadata address.
+        resolves to a loopback, private, link-local, multicast, reserved or metadata address;
+        else where to connect, pinned to the first address checked.
 
         Run at registration and again before every delivery (the DNS answer may change)."""
         host, port = self.check_form(url)
+        parts = urlsplit(url)
         if self.allow_private:
-            return
-        for address in self.resolver(host, port):
+            return Destination(url, parts.netloc, host)
+        addresses = self.resolver(host, port)
+        if not addresses:
+            msg = f"the host {host!r} resolves to no address"
+            raise RefusedURLError(msg)
+        for address in addresses:
             refused = _why_refused(address)
             if refused is not None:
                 msg = f"the host {host!r} resolves to {address}, {refused}"
                 raise RefusedURLError(msg)
+        pinned = f"[{addresses[0]}]" if ":" in addresses[0] else addresses[0]
+        netloc = pinned if parts.port is None else f"{pinned}:{parts.port}"
+        return Destination(urlunsplit(parts._replace(netloc=netloc)), parts.netloc, host)
 
 
 def _why_refused(text: str) -> str | None:

@@ -244,7 +244,7 @@ class WebhookDeliverer:
         if secret is None:
             return None, "the subscription has no secret"
         try:
-            self._addresses.check(subscription.url)
+            destination = self._addresses.check(subscription.url)
         except RefusedURLError as error:
             return None, f"refused: {error}"[:_ERROR_CHARS]
         body, headers = encoded(item.cloud_event, subscription.mode)
@@ -252,7 +252,12 @@ class WebhookDeliverer:
         headers[TIMESTAMP_HEADER] = str(timestamp)
         headers[SIGNATURE_HEADER] = signature(secret, timestamp, body)
         try:
-            response = http.post(subscription.url, content=body, headers=headers)
+            response = http.post(
+                destination.url,
+                content=body,
+                headers={**headers, "Host": destination.host_header},
+                extensions={"sni_hostname": destination.server_name},
+            )
         except httpx.HTTPError as error:
             return None, f"{type(error).__name__}: {error}"[:_ERROR_CHARS]
         if not response.is_success:

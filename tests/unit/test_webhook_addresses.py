@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gateways.webhooks.addresses import AddressPolicy, RefusedURLError
+from gateways.webhooks.addresses import AddressPolicy, Destination, RefusedURLError
 from gateways.webhooks.delivery import STRUCTURED_CONTENT_TYPE, DeliveryPolicy, encoded
 from gateways.webhooks.signing import new_secret, signature, verify
 
@@ -14,6 +14,7 @@ HOSTS = {
     "rebound.example.com": ["93.184.215.14", "10.1.2.3"],
     "metadata.example.com": ["169.254.169.254"],
     "mapped.example.com": ["::ffff:127.0.0.1"],
+    "v6.example.com": ["2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
 }
 
 
@@ -68,6 +69,46 @@ def test_a_host_that_resolves_to_a_non_public_address_is_refused(url: str, why: 
 def test_a_malformed_or_non_https_url_is_refused(url: str) -> None:
     with pytest.raises(RefusedURLError):
         a_policy().check(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "destination"),
+    [
+        (
+            "https://hooks.example.com/ledgerflow?x=1",
+            Destination(
+                "https://93.184.215.14/ledgerflow?x=1", "hooks.example.com", "hooks.example.com"
+            ),
+        ),
+        (
+            "https://hooks.example.com:8443/in",
+            Destination(
+                "https://93.184.215.14:8443/in", "hooks.example.com:8443", "hooks.example.com"
+            ),
+        ),
+        (
+            "https://v6.example.com/in",
+            Destination(
+                "https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/in",
+                "v6.example.com",
+                "v6.example.com",
+            ),
+        ),
+    ],
+)
+def test_a_delivery_connects_to_the_address_that_was_checked_under_the_urls_own_name(
+    url: str, destination: Destination
+) -> None:
+    # The client is given the vetted address, so a second DNS answer (rebinding to a private
+    # address between the check and the connect) is never asked for; Host and TLS keep the name.
+    assert a_policy().check(url) == destination
+
+
+def test_a_host_that_resolves_to_nothing_is_refused() -> None:
+    policy = AddressPolicy(resolver=lambda host, port: [])
+
+    with pytest.raises(RefusedURLError, match="no address"):
+        policy.check("https://hooks.example.com/")
 
 
 def test_allowing_private_addresses_allows_http_to_loopback_but_no_other_scheme() -> None:
