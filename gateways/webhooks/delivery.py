@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any, cast
 from uuid import UUID
 
@@ -57,6 +58,8 @@ class _Target:
     since: int
     """The log position of its registration: it receives only the events after it."""
     failures: int = 0
+    """Events in a row that failed every attempt (read back from the delivery log on start,
+    so a restart does not forgive a failing endpoint)."""
 
 
 class _HaltedError(Exception):
@@ -183,9 +186,27 @@ class WebhookDeliverer:
             return
         known = targets.get(subscription_id)
         if known is None:
-            targets[subscription_id] = _Target(subscription, since)
+            failures = self._failures_in_a_row(subscription_id)
+            targets[subscription_id] = _Target(subscription, since, failures)
         else:
             known.subscription = subscription
+
+    def _failures_in_a_row(self, subscription_id: UUID) -> int:
+        """How many of the subscription's latest events failed every attempt, newest first,
+        up to the last one delivered (an event whose retries a stop cut short counts as
+        neither: it is delivered again from the log)."""
+        policy = self._policy
+        attempts = self._store.attempts(
+            subscription_id, policy.max_attempts * policy.failures_to_disable
+        )
+        failed = 0
+        for _, tries in groupby(attempts, key=lambda attempt: attempt.position):
+            last = next(tries)  # newest first: the event's last attempt
+            if last.succeeded:
+                break
+            if last.attempt >= policy.max_attempts:
+                failed += 1
+        return failed
 
     def _registered_at(self, subscription_id: UUID) -> int:
         log = self._engine.recorder

@@ -190,6 +190,27 @@ async def test_a_failing_receiver_gets_retries_then_the_subscription_is_disabled
         assert {(a.status_code, a.error) for a in log} == {(500, "HTTP 500")}
 
 
+async def test_failures_in_a_row_count_across_a_restart_of_the_deliverer(
+    engine: Ledgerflow, store: PostgresWebhookStore
+) -> None:
+    with a_receiver() as receiver:
+        receiver.status = 500
+        subscription = subscribed(engine, receiver, ["RunStarted"])
+        some_runs(engine, 1)
+        async with delivering(engine) as first:  # one event fails: below the bound of two
+            head = await asyncio.to_thread(engine.recorder.max_notification_id)
+            await eventually(lambda: _at(first, head or 0))
+        enabled_after_one = not await _disabled(engine, subscription.id)
+
+        some_runs(engine, 1)
+        async with delivering(engine) as second:  # a new process: the log remembers the first
+            await eventually(lambda: _disabled(engine, subscription.id))
+
+    assert enabled_after_one
+    assert len(receiver.received) == FAST.max_attempts * FAST.failures_to_disable
+    assert second.outcomes["disabled"] == 1
+
+
 async def test_a_deleted_subscription_gets_nothing_more(engine: Ledgerflow) -> None:
     with a_receiver() as receiver:
         subscription = subscribed(engine, receiver, ["RunStarted"])
