@@ -26,11 +26,12 @@ check: lint  ## plus mypy strict on the packages and the tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy tests
 
-bench: $(STAMP)  ## quick W1, W2 and a small W3 (see benchmarks/README.md)
+bench: $(STAMP)  ## W1-W5 at quick sizes (see benchmarks/README.md)
 	$(PY) -m benchmarks.run --quick
 
-bench-full: $(STAMP)
+bench-full: $(STAMP)  ## W1-W5 at the contract's sizes, then the read path (its own servers)
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.read_path
 
 # The fault rig's nemesis for a long time (CI runs a short fixed-seed profile in `make test`).
 SOAK_SECONDS ?= 900

@@ -44,7 +44,7 @@ class Settings:
     worker_drain_grace: float = 30.0
     worker_start_report_delay: float = 0.02
     """Seconds an attempt runs before the worker reports its start apart: a faster one
-    reports start and outcome in one message, recorded in one commit (ADR 22)."""
+    reports start and outcome in one message, recorded in one commit (ADR 23)."""
     heartbeat_seconds: float = 5.0
     worker_executors: tuple[str, ...] = ("shell", "noop", "python", "http")
     """Seconds a stopping worker waits for its attempts before handing them back."""
