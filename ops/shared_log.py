@@ -18,6 +18,8 @@ CATCH_UP_LIMIT = 500
 BACKLOG_LIMIT = 10_000
 """Notifications a subscriber may fall behind the shared reader before it reads by itself."""
 RETRY_SECONDS = 1.0
+SETTLE_SECONDS = 1.0
+"""When the reader looks again after it began to follow (see `_Reader._read`)."""
 
 Follow = Callable[[int], Subscription[Any]]
 """The library's own subscription after a position (LISTEN/NOTIFY and a pull thread)."""
@@ -202,6 +204,12 @@ class _Reader(threading.Thread):
         self._subscription = self._follow(self._last)
         if self._stopped.is_set():
             self._subscription.stop()
+        # The library's subscription reads once, then waits for a NOTIFY on a LISTEN that its
+        # other thread opens a moment later: what commits in between would wait for the next
+        # commit. One more look once the LISTEN is surely open closes that window.
+        settle = threading.Timer(SETTLE_SECONDS, _look_again, args=(self._subscription,))
+        settle.daemon = True
+        settle.start()
         with self._subscription as subscription:
             for notification in subscription:
                 if not self._log.deliver(self, notification):
@@ -212,3 +220,10 @@ class _Reader(threading.Thread):
         self._stopped.set()
         if self._subscription is not None:
             self._subscription.stop()
+
+
+def _look_again(subscription: Subscription[Any]) -> None:
+    """Make a library subscription read the log again, as a NOTIFY would."""
+    notified = getattr(subscription, "_has_been_notified", None)
+    if isinstance(notified, threading.Event):
+        notified.set()

@@ -5,11 +5,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 from eventsourcing.persistence import Notification, StoredEvent, Subscription
-from eventsourcing.popo import POPOApplicationRecorder
+from eventsourcing.popo import POPOApplicationRecorder, POPOSubscription
 
 from ops.shared_log import SharedLog
 
@@ -129,3 +129,30 @@ def test_a_stopped_subscription_ends_its_iteration() -> None:
     subscription.stop()
 
     assert list(subscription) == []
+
+
+def test_what_commits_before_the_readers_listen_is_open_is_still_read() -> None:
+    log = CountingLog()
+    followed = threading.Event()
+
+    def deaf_follow(after: int) -> Subscription[Any]:
+        # The library's subscription whose LISTEN is not open yet: it hears of no commit.
+        subscription = cast(POPOSubscription, log.recorder.subscribe(gt=after))
+        log.recorder.unlisten(subscription._has_been_notified)
+        time.sleep(0.1)  # its first read of the (empty) log is done, as is the subscriber's
+        followed.set()
+        return subscription
+
+    log.shared = SharedLog(
+        deaf_follow,
+        lambda after, topics, limit: log.recorder.select_notifications(
+            after, limit, topics=topics, inclusive_of_start=False
+        ),
+        lambda: log.recorder.max_notification_id() or 0,
+    )
+
+    with reading(log.subscribe(gt=0), 3) as seen:
+        assert followed.wait(HANG_SECONDS)
+        log.append(3)
+
+    assert ids(seen) == [1, 2, 3]
