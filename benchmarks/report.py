@@ -11,6 +11,7 @@ REFERENCES: dict[str, tuple[str, ...]] = {
     "W1": ("286", "219", "222", "390"),
     "W2": ("5.8 / 10.8", "10.8 / 23.8", "68 / 111", "91 / 123"),
     "W3": ("9.6", "11.3", "3.7", "29.2"),
+    "W4": ("1 / 3", "519 / 536", "86 / 127", "—"),
     "worker_rss_w1": ("141", "76", "138", "95"),
 }
 UNITS = {
@@ -21,7 +22,12 @@ UNITS = {
     "api_p50_ms": "API p50 ms",
     "api_p99_ms": "API p99 ms",
 }
-HEADLINES = {"W2": ("p50_ms", "p99_ms"), "W5": ("tasks_per_s", "api_p99_ms")}
+HEADLINES = {
+    "W2": ("p50_ms", "p99_ms"),
+    "W4": ("p50_ms", "p99_ms"),
+    "W4B": ("p50_ms", "p99_ms"),
+    "W5": ("tasks_per_s", "api_p99_ms"),
+}
 """The figures a workload's table row shows; its first figure unless listed."""
 _PATTERNS: dict[str, tuple[str, str]] = {
     "up": (r"\bERROR\b|\bCRITICAL\b|Traceback", r"\bWARNING\b"),
