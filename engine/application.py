@@ -4,6 +4,7 @@ import hashlib
 import json
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,7 +34,18 @@ from engine.time_travel import PastReads
 from engine.triggers import Triggering
 
 Clock = Callable[[], datetime]
-SAVE_ATTEMPTS = 5
+SAVE_ATTEMPTS = 20
+"""Tries of a command whose save conflicted with another writer of the same aggregate (each
+reloads and decides again), with a random pause growing up to `CONFLICT_PAUSE_SECONDS` x the
+try: eight writers on one run have been seen to need more than five."""
+CONFLICT_PAUSE_SECONDS = 0.002
+
+
+class ContendedError(RuntimeError):
+    """An aggregate kept changing under a command until its tries ran out: nothing was
+    recorded, and trying again later is safe (the API answers 503 with `Retry-After`)."""
+
+
 PINNED_SPECS = 1024
 """Workflow definitions kept ready for new runs (the least recently added go first)."""
 
@@ -92,7 +104,7 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
         self, tenant: str, spec: WorkflowSpec, origin: Origin
     ) -> tuple[Workflow, Applied]:
         """Create the workflow, or revise it when its definition changed (idempotent apply)."""
-        for _ in range(SAVE_ATTEMPTS):
+        for attempt in range(SAVE_ATTEMPTS):
             try:
                 workflow = self.get_workflow(tenant, spec.name)
             except WorkflowNotFoundError:
@@ -105,6 +117,7 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
             try:
                 self.save(workflow, *self.trigger_indexes(tenant, spec, origin))
             except IntegrityError:
+                self._pause_after_conflict(attempt)
                 continue  # revised concurrently: decide again on the latest version
             return workflow, Applied.REVISED
         raise WorkflowAlreadyExistsError(spec.name)
@@ -148,17 +161,18 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
 
         Retiring a retired workflow records nothing. `PUT` (apply) restores it.
         """
-        for _ in range(SAVE_ATTEMPTS):
+        for attempt in range(SAVE_ATTEMPTS):
             workflow = self.get_workflow(tenant, name)
             if not workflow.retire(reason, origin):
                 return workflow, False
             try:
                 self.save(workflow)
             except IntegrityError:
+                self._pause_after_conflict(attempt)
                 continue  # revised or retired concurrently: decide again on the latest version
             return workflow, True
         msg = f"workflow {name} kept changing while it was being retired"
-        raise RuntimeError(msg)
+        raise ContendedError(msg)
 
     # Runs
 
@@ -258,15 +272,17 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
         return run
 
     def cancel_run(self, tenant: str, run_id: UUID, reason: str, origin: Origin) -> Run:
-        for _ in range(SAVE_ATTEMPTS):
+        for attempt in range(SAVE_ATTEMPTS):
             run = self.get_run(tenant, run_id)
             run.cancel(reason, origin)
             try:
                 self.save(run)
             except IntegrityError:
+                self._pause_after_conflict(attempt)
                 continue  # a result was recorded meanwhile: cancel the newer state
             return run
-        raise RunNotFoundError(run_id)
+        msg = f"run {run_id} kept changing while it was being cancelled"
+        raise ContendedError(msg)
 
     # Results
 
@@ -276,7 +292,7 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
         A concurrent write to one of the runs (a cancel, another recorder) makes the save
         conflict; the whole batch is then re-applied to freshly loaded runs.
         """
-        for _ in range(SAVE_ATTEMPTS):
+        for attempt in range(SAVE_ATTEMPTS):
             runs: dict[UUID, Run | None] = {}
             outcomes: list[Recorded | None] = []
             for report in reports:
@@ -291,14 +307,15 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
             try:
                 self.save(*(run for run in runs.values() if run is not None))
             except IntegrityError:
+                self._pause_after_conflict(attempt)
                 continue
             return outcomes
         msg = f"could not record {len(reports)} report(s) after {SAVE_ATTEMPTS} conflicts"
-        raise RuntimeError(msg)
+        raise ContendedError(msg)
 
     def retry_run(self, tenant: str, run_id: UUID, origin: Origin) -> Run:
         """Start a new run linked to a failed or cancelled one, reusing its successful tasks."""
-        for _ in range(SAVE_ATTEMPTS):
+        for attempt in range(SAVE_ATTEMPTS):
             old = self.get_run(tenant, run_id)
             new_id = uuid5(old.id, f"retry-{len(old.retried_by) + 1}")
             reused = _succeeded_outputs(old)
@@ -318,9 +335,11 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
             try:
                 self.save(old, new)
             except IntegrityError:
+                self._pause_after_conflict(attempt)
                 continue  # the old run changed, or a concurrent retry won: decide again
             return new
-        raise RunNotFoundError(run_id)
+        msg = f"run {run_id} kept changing while it was being retried"
+        raise ContendedError(msg)
 
     def fork_run(
         self,
@@ -338,7 +357,7 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
         Idempotency keys work as for `start_run`, the request being (parent, version).
         """
         request_hash = _request_hash({"fork_of": str(run_id), "from_version": from_version}, {})
-        for _ in range(SAVE_ATTEMPTS):
+        for attempt in range(SAVE_ATTEMPTS):
             parent = self.get_run(tenant, run_id)
             if idempotency_key is None:
                 new_id = uuid5(parent.id, f"fork-{len(parent.forked_by) + 1}")
@@ -364,9 +383,11 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
             try:
                 self.save(parent, new)
             except IntegrityError:
+                self._pause_after_conflict(attempt)
                 continue  # the parent changed, or a concurrent fork won: decide again
             return new, True
-        raise RunNotFoundError(run_id)
+        msg = f"run {run_id} kept changing while it was being forked"
+        raise ContendedError(msg)
 
     # Time and liveness: called by the driving loops with what the read models say is due.
 
@@ -403,10 +424,15 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
             ),
         )
 
+    def _pause_after_conflict(self, attempt: int) -> None:
+        """A random pause before trying again, longer each try, so that writers racing on one
+        aggregate spread out instead of colliding again."""
+        time.sleep(self.jitter() * CONFLICT_PAUSE_SECONDS * (attempt + 1))
+
     def _change_run(
         self, run_id: UUID, actor: str, change: Callable[[Run, Origin], Recorded]
     ) -> Recorded | None:
-        for _ in range(SAVE_ATTEMPTS):
+        for attempt in range(SAVE_ATTEMPTS):
             run = self.load_run(run_id)
             if run is None:
                 return None
@@ -416,17 +442,18 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
             try:
                 self.save(run)
             except IntegrityError:
+                self._pause_after_conflict(attempt)
                 continue
             return outcome
         msg = f"run {run_id} kept changing under {actor}"
-        raise RuntimeError(msg)
+        raise ContendedError(msg)
 
     # Workers
 
     def record_heartbeat(self, beat: Heartbeat) -> Worker:
         """Register a worker on its first heartbeat and follow its liveness changes."""
         origin = self.origin(f"worker:{beat.name}")
-        for _ in range(SAVE_ATTEMPTS):
+        for attempt in range(SAVE_ATTEMPTS):
             worker = self.find_worker(beat.name, beat.instance)
             if worker is None:
                 worker = Worker.register(
@@ -446,10 +473,11 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
             try:
                 self.save(worker)
             except IntegrityError:
+                self._pause_after_conflict(attempt)
                 continue
             return worker
         msg = f"worker {beat.name} kept changing"
-        raise RuntimeError(msg)
+        raise ContendedError(msg)
 
     def declare_worker_lost(self, name: str, instance: str, last_seen: datetime) -> bool:
         """Record that a worker went silent; its running attempts are failed by the caller."""

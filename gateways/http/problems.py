@@ -31,6 +31,7 @@ from aggregates.errors import (
     WorkflowNotFoundError,
     WorkflowRetiredError,
 )
+from engine.application import ContendedError
 from gateways.http.limits import JSONTooDeepError, MalformedJSONError, UnsupportedBodyTypeError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -141,6 +142,7 @@ def exception_handlers(*, max_body_bytes: int) -> ExceptionHandlersMap:
         Exception: _internal_error,
     }
     handlers.update(dict.fromkeys(OUTAGES, _unavailable))
+    handlers[ContendedError] = _contended
     return handlers
 
 
@@ -218,6 +220,15 @@ def _unavailable(request: AnyRequest, exc: Exception) -> Response[Any]:
     return problem(
         UNAVAILABLE,
         "the event store cannot be reached; retry shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _contended(request: AnyRequest, exc: Exception) -> Response[Any]:
+    _log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return problem(
+        UNAVAILABLE,
+        "what the request changes kept changing under it; nothing was recorded, retry shortly",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 

@@ -8,7 +8,12 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from eventsourcing.persistence import ApplicationRecorder, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -100,6 +105,21 @@ class _BrokenRecorder(PositionedPOPORecorder):
 class BrokenStoreFactory(POPOFactory):
     def application_recorder(self) -> ApplicationRecorder:
         return _BrokenRecorder()
+
+
+class _ContendedRecorder(PositionedPOPORecorder):
+    """Every cancel collides with another writer of the run, as under heavy contention."""
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        if any(event.topic.endswith("Run.Cancelled") for event in stored_events):
+            msg = "another writer got there first"
+            raise IntegrityError(msg)
+        return super().insert_events(stored_events, **kwargs)
+
+
+class ContendedStoreFactory(POPOFactory):
+    def application_recorder(self) -> ApplicationRecorder:
+        return _ContendedRecorder()
 
 
 def an_engine(factory: type[POPOFactory] = PositionedPOPOFactory) -> Ledgerflow:

@@ -6,6 +6,7 @@ import pytest
 
 from tests.unit.test_http_builders import (
     BrokenStoreFactory,
+    ContendedStoreFactory,
     UnreachableStoreFactory,
     a_client,
     a_registered_workflow,
@@ -46,6 +47,18 @@ def test_an_unreachable_database_is_a_503_with_retry_after() -> None:
 
         assert problem(response, 503)["type"].endswith("/unavailable")
         assert response.headers["retry-after"] == "1"
+
+
+def test_a_command_that_keeps_colliding_with_other_writers_is_a_503_with_retry_after() -> None:
+    with a_client(an_engine(ContendedStoreFactory)) as client:
+        a_registered_workflow(client)
+        run_id = client.post("/v1/workflows/etl/runs", json={}).json()["id"]
+
+        response = client.post(f"/v1/runs/{run_id}/cancel", json={"reason": "stop"})
+
+        assert problem(response, 503)["detail"].startswith("what the request changes kept")
+        assert response.headers["retry-after"] == "1"
+        assert client.get(f"/v1/runs/{run_id}").json()["status"] == "queued"
 
 
 def test_an_unexpected_error_is_a_500_that_discloses_nothing() -> None:
