@@ -3,7 +3,7 @@
 import asyncio
 import logging
 from collections import Counter
-from contextlib import suppress
+from contextlib import aclosing, suppress
 from typing import Annotated, Literal
 
 from nats.aio.msg import Msg
@@ -14,12 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from aggregates.run import Recorded
 from engine.application import Ledgerflow
 from streams.messages import ExecuteTask
+from streams.pull_batches import pulled_batches
 from streams.subjects import Subjects
 from streams.topology import DEAD_LETTERS_CONSUMER, dead_letter_advisories_stream
 
 logger = logging.getLogger(__name__)
 
-FETCH_TIMEOUT_SECONDS = 1.0
 PUBLISH_TIMEOUT_SECONDS = 5.0
 RETRY_DELAY_SECONDS = 1.0
 MAX_RETRY_DELAY_SECONDS = 30.0
@@ -69,22 +69,11 @@ class DeadLetters:
         subscription = await self._js.pull_subscribe_bind(
             durable=DEAD_LETTERS_CONSUMER, stream=dead_letter_advisories_stream(self._subjects)
         )
-        try:
-            while not stop.is_set():
-                try:
-                    advisories = await subscription.fetch(
-                        self._batch_size, timeout=FETCH_TIMEOUT_SECONDS
-                    )
-                except TimeoutError:  # nothing to do (nats' TimeoutError is one too)
-                    continue
-                except Exception as error:  # NATS reconnecting
-                    logger.warning("fetching dead-letter advisories failed: %s", error)
-                    await asyncio.sleep(RETRY_DELAY_SECONDS)
-                    continue
+        batches = pulled_batches(subscription, self._batch_size, stop, "dead-letter advisories")
+        async with aclosing(batches):
+            async for advisories in batches:
                 for advisory in advisories:
                     await self._handle(advisory)
-        finally:
-            await subscription.unsubscribe()
 
     async def _handle(self, message: Msg) -> None:
         advisory = self._parse(message)

@@ -3,9 +3,9 @@
 import asyncio
 import logging
 from collections import Counter
+from contextlib import aclosing
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
@@ -14,11 +14,11 @@ from engine.application import Ledgerflow
 from engine.crash_points import crash_point
 from streams.dead_letters import park_unreadable
 from streams.messages import TaskReported
+from streams.pull_batches import pulled_batches
 from streams.subjects import Subjects
 
 logger = logging.getLogger(__name__)
 
-FETCH_TIMEOUT_SECONDS = 1.0
 RETRY_DELAY_SECONDS = 1.0
 MAX_RETRY_DELAY_SECONDS = 30.0
 
@@ -48,21 +48,10 @@ class ResultRecorder:
             durable=self._subjects.results_consumer(self._partition),
             stream=self._subjects.results_stream,
         )
-        try:
-            while not stop.is_set():
-                try:
-                    messages = await subscription.fetch(
-                        self._batch_size, timeout=FETCH_TIMEOUT_SECONDS
-                    )
-                except (NatsTimeoutError, TimeoutError):
-                    continue
-                except Exception as error:  # NATS reconnecting
-                    logger.warning("fetching results failed: %s", error)
-                    await asyncio.sleep(RETRY_DELAY_SECONDS)
-                    continue
+        batches = pulled_batches(subscription, self._batch_size, stop, "results")
+        async with aclosing(batches):
+            async for messages in batches:
                 await self._record(messages)
-        finally:
-            await subscription.unsubscribe()
 
     async def _record(self, messages: list[Msg]) -> None:
         accepted: list[tuple[Msg, TaskReport]] = []

@@ -3,21 +3,21 @@
 import asyncio
 import logging
 from collections import Counter
+from contextlib import aclosing
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 from aggregates.errors import InvalidTriggerMessageError, Problem
 from aggregates.trigger import TriggerMessage, decode_trigger_message
 from engine.application import Ledgerflow
 from streams.dead_letters import park_unreadable
+from streams.pull_batches import pulled_batches
 from streams.recorder import redelivery_delay
 from streams.subjects import Subjects
 
 logger = logging.getLogger(__name__)
 
-FETCH_TIMEOUT_SECONDS = 1.0
 RETRY_DELAY_SECONDS = 1.0
 
 
@@ -43,22 +43,11 @@ class TriggerConsumer:
         subscription = await self._js.pull_subscribe_bind(
             durable=self._subjects.triggers_consumer, stream=self._subjects.triggers_stream
         )
-        try:
-            while not stop.is_set():
-                try:
-                    messages = await subscription.fetch(
-                        self._batch_size, timeout=FETCH_TIMEOUT_SECONDS
-                    )
-                except (NatsTimeoutError, TimeoutError):
-                    continue
-                except Exception as error:  # NATS reconnecting
-                    logger.warning("fetching trigger messages failed: %s", error)
-                    await asyncio.sleep(RETRY_DELAY_SECONDS)
-                    continue
+        batches = pulled_batches(subscription, self._batch_size, stop, "trigger messages")
+        async with aclosing(batches):
+            async for messages in batches:
                 for message in messages:
                     await self._handle(message)
-        finally:
-            await subscription.unsubscribe()
 
     async def _handle(self, message: Msg) -> None:
         try:
