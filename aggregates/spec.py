@@ -87,7 +87,11 @@ class TaskSpec(_Strict):
     target: Annotated[str, Field(pattern=PYTHON_TARGET_PATTERN, max_length=512)] | None = None
     # http
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
-    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=4096)] | None = None
+    # `\s` differs between the schema's regex dialect (ECMA: has U+FEFF, not U+0085) and the
+    # validator's (Unicode White_Space: the reverse); naming both makes them agree.
+    url: Annotated[str, Field(pattern=r"^https?://[^\s\x85\ufeff]+$", max_length=4096)] | None = (
+        None
+    )
     headers: Annotated[
         dict[Annotated[str, Field(max_length=256)], EnvValue], Field(max_length=64)
     ] = {}

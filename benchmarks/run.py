@@ -119,7 +119,7 @@ def _meta(args: argparse.Namespace, stamp: str) -> dict[str, Any]:
             "python": platform.python_version(),
             "worker_concurrency": concurrency,
             "nats": nats,
-            "client": "one process, one thread, one httpx keep-alive connection",
+            "client": "one process, one thread, one http.client keep-alive connection, long polls",
         },
     }
 

@@ -97,7 +97,7 @@ def _observe(api: Api, names: list[str], seconds: int, load: bool) -> Rep:
         raise RuntimeError("W4 needs the database URL to see commits")
     observer = CommitObserver(api.database_url)
     observer.start_observing()
-    loader = _Load(api.http.base_url) if load else None
+    loader = _Load(api.base_url) if load else None
     started = time.perf_counter()
     for name in names:
         api.apply_workflow(_schedule_spec(name))
@@ -107,7 +107,7 @@ def _observe(api: Api, names: list[str], seconds: int, load: bool) -> Rep:
     time.sleep(seconds)
     last = datetime.now(UTC)
     for name in names:
-        api.http.post(f"/v1/workflows/{name}/schedule/pause").raise_for_status()
+        api.expect("POST", f"/v1/workflows/{name}/schedule/pause")
     if loader is not None:
         loader.stop()
     time.sleep(SETTLE_S)

@@ -176,7 +176,7 @@ def concurrent(api: Api, count: int, timeout_s: float) -> Rep:
     Figures: tasks/s from the first submit to the last completion, and the API's submit
     latency p50/p99 as the clients saw it.
     """
-    base_url = str(api.http.base_url)
+    base_url = api.base_url
     shares = [count // CLIENTS + (1 if index < count % CLIENTS else 0) for index in range(CLIENTS)]
     ids: list[list[str]] = [[] for _ in range(CLIENTS)]
     latencies: list[list[float]] = [[] for _ in range(CLIENTS)]

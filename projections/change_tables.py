@@ -5,7 +5,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Identifier
 
 NO_FLUSH_WAIT = SQL("SET LOCAL synchronous_commit = off")
 """For commits of state derived from the log (ADR 23): they need not wait for the WAL flush.
@@ -43,17 +43,26 @@ class ChangeTables(PostgresTrackingRecorder):
             raise ValueError(msg)
         schema = Identifier(datastore.schema)
         tracking = Identifier(tracking_table)
-        self._first_position = SQL(
-            "INSERT INTO {0}.{1} (application_name, notification_id) "
-            "VALUES (%(application)s, %(position)s) ON CONFLICT (application_name) DO NOTHING"
-        ).format(schema, tracking)
-        self._next_position = SQL(
-            "UPDATE {0}.{1} SET notification_id = %(position)s "
-            "WHERE application_name = %(application)s AND notification_id = %(previous)s"
-        ).format(schema, tracking)
+        self._first_position = (
+            SQL(
+                "INSERT INTO {0}.{1} (application_name, notification_id) "
+                "VALUES (%(application)s, %(position)s) ON CONFLICT (application_name) DO NOTHING"
+            )
+            .format(schema, tracking)
+            .as_string()
+        )
+        self._next_position = (
+            SQL(
+                "UPDATE {0}.{1} SET notification_id = %(position)s "
+                "WHERE application_name = %(application)s AND notification_id = %(previous)s"
+            )
+            .format(schema, tracking)
+            .as_string()
+        )
         self.sql_create_statements.extend(SQL(text).format(schema=schema) for text in ddl)
-        self._statements: dict[type, Composed] = {
-            kind: SQL(text).format(schema=schema) for kind, text in statements.items()
+        # Rendered once: psycopg would compose a `Composed` again on every execution.
+        self._statements: dict[type, str] = {
+            kind: SQL(text).format(schema=schema).as_string() for kind, text in statements.items()
         }
         self._parameters = parameters
         self.tables = (*tables, tracking_table)
@@ -66,7 +75,11 @@ class ChangeTables(PostgresTrackingRecorder):
         writer got there first, or a rebuild swapped the tables; follow on from the recorded one.
         """
         try:
-            with self.datastore.transaction(commit=True) as cursor:
+            with (
+                self.datastore.transaction(commit=True) as cursor,
+                # One round trip for the position and one for all the changes, not one each.
+                cursor.connection.pipeline() as pipeline,
+            ):
                 cursor.execute(NO_FLUSH_WAIT)
                 cursor.execute(
                     self._next_position if previous else self._first_position,
@@ -77,6 +90,7 @@ class ChangeTables(PostgresTrackingRecorder):
                     },
                     prepare=True,
                 )
+                pipeline.sync()
                 if cursor.rowcount != 1:
                     raise _SupersededError
                 for change in changes:

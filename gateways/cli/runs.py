@@ -133,15 +133,12 @@ def _add_wait(actions: "Subparsers", common: argparse.ArgumentParser) -> None:
         "wait",
         parents=[common],
         help="wait until a run finishes; exit 0 only if it succeeded",
-        description="Poll the run until it is succeeded, failed or cancelled. The exit code is "
-        "0 if it succeeded, 1 if not or if --timeout passed first.",
+        description="Wait (long polling) until the run is succeeded, failed or cancelled. "
+        "The exit code is 0 if it succeeded, 1 if not or if --timeout passed first.",
     )
     wait.add_argument("run_id", type=run_id, metavar="RUN_ID")
     wait.add_argument(
         "--timeout", type=seconds, metavar="SECONDS", help="give up after this long (never)"
-    )
-    wait.add_argument(
-        "--interval", type=seconds, default=0.5, metavar="SECONDS", help="between polls (0.5)"
     )
     wait.set_defaults(api_command=_wait)
 
@@ -177,7 +174,7 @@ def _fork(client: "LedgerflowClient", args: argparse.Namespace) -> int:
 
 
 def _wait(client: "LedgerflowClient", args: argparse.Namespace) -> int:
-    run = client.wait_for_run(args.run_id, timeout=args.timeout, interval=args.interval)
+    run = client.wait_for_run(args.run_id, timeout=args.timeout)
     reason = f": {run['reason']}" if run["reason"] else ""
     show(args, run, lambda: f"{run['id']}  {_pinned(run)} {run['status']}{reason}")
     return 0 if run["status"] == "succeeded" else 1

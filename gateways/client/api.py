@@ -29,10 +29,12 @@ from gateways.client.views import (
 )
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
+MAX_WAIT_SECONDS = 10.0
+"""The longest a `GET /v1/runs/{id}?wait=` may hold its answer (the server's limit)."""
 
 RunId = UUID | str
 Instant = datetime | str
-Params = Mapping[str, str | int | Sequence[str] | None]
+Params = Mapping[str, str | int | float | Sequence[str] | None]
 
 
 class LedgerflowClient:
@@ -258,17 +260,23 @@ class LedgerflowClient:
         page = cast(Page[Attempt], self._call("GET", _path("runs", str(run_id), "tasks")))
         return page["items"]
 
-    def wait_for_run(
-        self, run_id: RunId, *, timeout: float | None = None, interval: float = 0.5
-    ) -> Run:
-        """The run once it has finished; `TimeoutError` if it has not within `timeout` s."""
+    def wait_for_run(self, run_id: RunId, *, timeout: float | None = None) -> Run:
+        """The run once it has finished; `TimeoutError` if it has not within `timeout` s.
+
+        Long polls (`GET /v1/runs/{id}?wait=S`): the server answers as soon as the run ends.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while (run := self.get_run(run_id))["status"] not in TERMINAL_STATUSES:
+        path = _path("runs", str(run_id))
+        while True:
+            left = MAX_WAIT_SECONDS if deadline is None else deadline - time.monotonic()
+            # Below our own read timeout too, so a held answer never looks like a lost one.
+            wait = round(min(MAX_WAIT_SECONDS, self.timeout / 2, max(left, 0.0)), 3)
+            run = cast(Run, self._call("GET", path, {"wait": wait or None}))
+            if run["status"] in TERMINAL_STATUSES:
+                return run
             if deadline is not None and time.monotonic() >= deadline:
                 msg = f"run {run_id} is still {run['status']} after {timeout:g}s"
                 raise TimeoutError(msg)
-            time.sleep(interval)
-        return run
 
     # Workers and read models
 

@@ -10,6 +10,7 @@ from litestar.middleware import DefineMiddleware
 
 from engine.application import Ledgerflow
 from engine.event_feed import EventFeed
+from engine.run_waits import RunWaits
 from gateways.http.allow import allow_every_method
 from gateways.http.audit import AuditController
 from gateways.http.deadline import DEFAULT_DEADLINE_SECONDS, RequestDeadline
@@ -60,6 +61,7 @@ def create_app(
     webhook_addresses: AddressPolicy | None = None,
     schedule_totals: ScheduleTotals = list,
     deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
+    run_waits: RunWaits | None = None,
 ) -> Litestar:
     """The Litestar app serving `engine`; `readiness` says whether PostgreSQL and NATS are up,
     `workers` lists the worker registry; `runs`, `workflows`, `attempts` and `statistics` list
@@ -68,7 +70,9 @@ def create_app(
     `webhook_store` keeps subscriptions' secrets and delivery logs (in memory if not given) and
     `webhook_addresses` says which endpoint URLs may be subscribed (public https by default);
     `schedule_totals` reads the schedules read model for `GET /metrics` (none if not given);
-    a request with no answer after `deadline_seconds` gets a 503 (see `RequestDeadline`)."""
+    a request with no answer after `deadline_seconds` gets a 503 (see `RequestDeadline`);
+    `run_waits` wakes requests waiting for a run to end (one of its own if not given)."""
+    waits = run_waits or RunWaits(engine)
     return Litestar(
         route_handlers=[
             # One router for both: Litestar cannot add a handler to a path that an earlier
@@ -90,6 +94,7 @@ def create_app(
         ],
         dependencies={
             "engine": Provide(_constant(engine), use_cache=True, sync_to_thread=False),
+            "run_waits": Provide(_constant(waits), use_cache=True, sync_to_thread=False),
             "readiness_probe": Provide(_constant(readiness), use_cache=True, sync_to_thread=False),
             "worker_directory": Provide(_constant(workers), use_cache=True, sync_to_thread=False),
             "run_listing": Provide(_constant(runs), use_cache=True, sync_to_thread=False),
@@ -141,6 +146,7 @@ def create_app(
         # the root logger. Unexpected errors are logged by the exception handlers.
         plugins=[CollectionSchemas(), ClosedModelSchemas()],
         logging_config=None,
+        on_shutdown=[waits.stop],
         debug=False,
     )
 

@@ -3,6 +3,7 @@ cancel, retry and fork."""
 
 from typing import Annotated
 
+import anyio.to_thread
 from litestar import Controller, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
@@ -11,6 +12,7 @@ from litestar.params import Body, HeaderParameter
 
 from aggregates.provenance import Origin
 from engine.application import Ledgerflow
+from engine.run_waits import RunWaits
 from gateways.http.openapi import OptionalBodyOperation, problem_responses
 from gateways.http.pages import AsOf, invalid_query, query_instant
 from gateways.http.paths import RunId, WorkflowName, run_path
@@ -26,6 +28,7 @@ from gateways.http.run_views import (
     StartAdhocRunRequest,
     StartRunRequest,
 )
+from gateways.http.waiting import Wait, run_when_ended
 
 IdempotencyKey = Annotated[
     str | None,
@@ -140,31 +143,42 @@ class RunController(Controller):
 
     @get(
         "/runs/{run_id:str}",
-        sync_to_thread=True,
-        summary="Read a run, now or as it was",
+        summary="Read a run, now or as it was, or wait for it to end",
         description="The run and each of its tasks, in definition order (strongly "
-        "consistent: read from the run's own events). With `as_of_version=N` it is rebuilt "
+        "consistent: read from the run's own events). With `wait=S` the answer is held up to "
+        "S seconds (at most 10) until the run has ended, then given at once: long polling "
+        "instead of polling. With `as_of_version=N` it is rebuilt "
         "from its first N events; with `as_of` (an RFC 3339 instant) from the events recorded "
         "until then: every task's state, attempt and output as they stood. A version beyond "
-        "the run's latest, an instant before it started, or both parameters are a 422 naming "
-        "the parameter.",
+        "the run's latest, an instant before it started, both parameters, or `wait` with "
+        "either is a 422 naming the parameter.",
         responses=problem_responses(404),
     )
-    def describe(
+    async def describe(
         self,
         *,
         run_id: RunId,
         engine: NamedDependency[Ledgerflow],
+        run_waits: NamedDependency[RunWaits],
         tenant: NamedDependency[str],
         as_of_version: AsOfVersion = None,
         as_of: AsOf = None,
+        wait: Wait = None,
     ) -> RunView:
         at = query_instant("as_of", as_of)
         if at is not None and as_of_version is not None:
             raise invalid_query("as_of", "give either as_of or as_of_version, not both")
+        if wait is not None and (at is not None or as_of_version is not None):
+            raise invalid_query("wait", "a past state does not change: wait reads the run now")
+        if wait:
+            return RunView.of(await run_when_ended(engine, run_waits, tenant, run_id, wait))
         if at is None and as_of_version is None:
-            return RunView.of(engine.get_run(tenant, run_id))
-        return RunView.of(engine.run_as_of(tenant, run_id, version=as_of_version, at=at))
+            return RunView.of(await anyio.to_thread.run_sync(engine.get_run, tenant, run_id))
+        return RunView.of(
+            await anyio.to_thread.run_sync(
+                lambda: engine.run_as_of(tenant, run_id, version=as_of_version, at=at)
+            )
+        )
 
     @post(
         "/runs/{run_id:str}/cancel",
