@@ -60,6 +60,9 @@ class TaskReport:
     output: dict[str, Any] | None = None
     includes_start: bool = False
     """An outcome whose start was not reported apart: record the start with it."""
+    instance: str | None = None
+    """The worker process (its heartbeat's instance id) that ran this delivery; None from a
+    worker too old to say."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,9 @@ class Run(AttributedAggregate):
         attempt: int
         delivery: int
         worker: str
+        instance: str | None
+        """The worker process that started it (ADR 25). Events stored before processes were
+        told apart have none: read it with `vars(e).get`."""
 
     class TaskSucceeded(AttributedAggregate.Event):
         task: str
@@ -308,13 +314,17 @@ class Run(AttributedAggregate):
             if report.outcome == "started":
                 if not state.accepts_start(report.attempt, report.delivery):
                     return Recorded.FENCED
-                self._task_started(report.task, report.attempt, report.delivery, report.worker)
+                self._task_started(
+                    report.task, report.attempt, report.delivery, report.worker, report.instance
+                )
                 return Recorded.APPLIED
             if not state.accepts_outcome(report.attempt, report.delivery):
                 return Recorded.FENCED
             if report.includes_start and state.status is TaskStatus.QUEUED:
                 # A fast attempt's start travels with its outcome: two events, one commit.
-                self._task_started(report.task, report.attempt, report.delivery, report.worker)
+                self._task_started(
+                    report.task, report.attempt, report.delivery, report.worker, report.instance
+                )
             self._record_outcome(report)
             self._after_outcome(report.task, jitter)
         return Recorded.APPLIED
@@ -344,17 +354,20 @@ class Run(AttributedAggregate):
         origin: Origin,
         *,
         worker: str | None = None,
+        instance: str | None = None,
         jitter: float = 1.0,
     ) -> Recorded:
-        """Fail an attempt that cannot report: its worker is lost or its dispatch undeliverable."""
+        """Fail an attempt that cannot report: its worker is lost or its dispatch undeliverable.
+
+        With `worker`, only an attempt running there is failed; with `instance` too, only one
+        that process started (an attempt whose start named no process matches by name alone).
+        """
         state = self.tasks.get(task)
         if state is None or self.status.is_terminal or state.attempt != attempt:
             return Recorded.FENCED
         if state.status not in (TaskStatus.QUEUED, TaskStatus.RUNNING):
             return Recorded.FENCED
-        if worker is not None and (
-            state.status is not TaskStatus.RUNNING or state.worker != worker
-        ):
+        if worker is not None and not state.running_on(worker, instance):
             return Recorded.FENCED
         with self._acting(origin):
             self._task_failed(
@@ -492,9 +505,15 @@ class Run(AttributedAggregate):
 
     @event(TaskStarted)
     def _task_started(
-        self, task: str, attempt: int, delivery: int, worker: str, timestamp: Any = None
+        self,
+        task: str,
+        attempt: int,
+        delivery: int,
+        worker: str,
+        instance: str | None = None,  # absent from events stored before ADR 25
+        timestamp: Any = None,
     ) -> None:
-        self.tasks[task] = self.tasks[task].started(delivery, worker, timestamp)
+        self.tasks[task] = self.tasks[task].started(delivery, worker, timestamp, instance)
         self.status = RunStatus.RUNNING
 
     @event(TaskSucceeded)

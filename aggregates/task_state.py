@@ -46,6 +46,7 @@ class TaskState:
     attempt: int = 0
     delivery: int = 0
     worker: str | None = None
+    instance: str | None = None  # the worker process running it; None from older workers
     exit_code: int | None = None
     error: str | None = None
     reason: str | None = None
@@ -98,9 +99,24 @@ class TaskState:
             return None
         return self.started_at + timedelta(seconds=self.timeout_seconds + grace_seconds)
 
-    def started(self, delivery: int, worker: str, at: datetime) -> "TaskState":
+    def running_on(self, worker: str, instance: str | None) -> bool:
+        """Running on `worker`, started by its process `instance` when both are known."""
+        return (
+            self.status is TaskStatus.RUNNING
+            and self.worker == worker
+            and (instance is None or self.instance is None or self.instance == instance)
+        )
+
+    def started(
+        self, delivery: int, worker: str, at: datetime, instance: str | None = None
+    ) -> "TaskState":
         return replace(
-            self, status=TaskStatus.RUNNING, delivery=delivery, worker=worker, started_at=at
+            self,
+            status=TaskStatus.RUNNING,
+            delivery=delivery,
+            worker=worker,
+            instance=instance,
+            started_at=at,
         )
 
     def finished(self, status: TaskStatus, at: datetime, **facts: Any) -> "TaskState":

@@ -414,13 +414,21 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
         cause: Literal["worker_lost", "undeliverable"],
         error: str,
         worker: str | None = None,
+        instance: str | None = None,
     ) -> Recorded | None:
         """Fail an attempt whose worker was lost or whose dispatch could not be delivered."""
         return self._change_run(
             run_id,
             f"engine:{cause}",
             lambda run, origin: run.abandon(
-                task, attempt, cause, error, origin, worker=worker, jitter=self.jitter()
+                task,
+                attempt,
+                cause,
+                error,
+                origin,
+                worker=worker,
+                instance=instance,
+                jitter=self.jitter(),
             ),
         )
 

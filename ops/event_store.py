@@ -11,6 +11,7 @@ from psycopg.sql import SQL, Identifier
 
 from ops.audit_queries import AuditedRecorder
 from ops.batch_reads import BatchReadRecorder
+from ops.client_deadlines import apply_client_deadlines
 from ops.hash_chain import ChainedRecorder
 from ops.shared_log import SharedLogRecorder
 
@@ -33,6 +34,8 @@ class PositionedPostgresRecorder(
     """
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        # The one place Ledgerflow code sees the library's datastore before its pool opens.
+        apply_client_deadlines(datastore)
         super().__init__(datastore, **kwargs)
         if not datastore.enable_db_functions:
             return

@@ -1,9 +1,11 @@
 """`ledgerflow migrate`: creates the schema and every table once, safely beside other migrators."""
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.sql import SQL, Identifier
 
 from engine.application import Ledgerflow
+from ops.client_deadlines import TCP_DEADLINES
 from ops.settings import Settings, SettingsError
 from ops.system import (
     CANCEL_RELAY_TRACKING_TABLE,
@@ -30,7 +32,8 @@ def migrate(settings: Settings) -> None:
     if settings.database_url is None:
         msg = "no database URL: set LEDGERFLOW_DATABASE_URL or run `ledgerflow up`"
         raise SettingsError(msg)
-    with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10) as conn:
+    conninfo = make_conninfo(settings.database_url, **{**TCP_DEADLINES, "connect_timeout": 10})
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
         try:
             conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(settings.schema)))

@@ -48,7 +48,7 @@ from streams.liveness import LivenessMonitor
 from streams.reconciler import Reconciler
 from streams.recorder import ResultRecorder
 from streams.subjects import Subjects
-from streams.topology import declare_streams
+from streams.topology import AckWaits, declare_streams
 from streams.triggers import TriggerConsumer
 from streams.worker import Worker
 
@@ -95,10 +95,10 @@ async def _stop_when_orphaned(stop: asyncio.Event) -> None:
         await asyncio.sleep(1.0)
 
 
-ENGINE_HELD_CONNECTIONS = 2 + 2 * (len(read_models()) + 2)
-"""Pooled connections the engine process holds for its lifetime: the dispatcher's and the
-cancel relay's log subscriptions, and each read model's, the event relay's and the webhook
-deliverer's subscription and lock."""
+ENGINE_HELD_CONNECTIONS = 2 * (len(read_models()) + 4)
+"""Pooled connections the engine process holds for its lifetime: each read model's, the
+dispatcher's, the cancel relay's, the event relay's and the webhook deliverer's subscription
+and lock."""
 
 
 async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
@@ -110,7 +110,7 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
     nc = await connect_nats(settings, "engine")
     try:
         subjects = Subjects(settings.nats_prefix)
-        js = await _declared(nc, subjects, stop)
+        js = await _declared(nc, subjects, settings.ack_waits, stop)
         # Read models built by another version are rebuilt (online) before they are followed.
         await asyncio.to_thread(build_rebuilder(engine).ensure_current, read_models())
         tracking = build_tracking(engine, DISPATCHER_TRACKING_TABLE)
@@ -192,7 +192,7 @@ async def serve_worker(settings: Settings, stop: asyncio.Event) -> None:
     nc = await connect_nats(settings, f"worker-{settings.worker_name}")
     try:
         subjects = Subjects(settings.nats_prefix)
-        await _declared(nc, subjects, stop)
+        await _declared(nc, subjects, settings.ack_waits, stop)
         worker = Worker(
             nc,
             subjects,
@@ -204,6 +204,7 @@ async def serve_worker(settings: Settings, stop: asyncio.Event) -> None:
             heartbeat_interval=settings.heartbeat_seconds,
             executors=settings.worker_executors,
             start_report_delay=settings.worker_start_report_delay,
+            ack_wait=settings.dispatch_ack_wait,
         )
         logger.info("worker %s serving queues %s", settings.worker_name, settings.worker_queues)
         await worker.run(stop)
@@ -275,12 +276,14 @@ def _readiness(engine: Ledgerflow, nc: NatsClient) -> Callable[[], Awaitable[Rea
     return probe
 
 
-async def _declared(nc: NatsClient, subjects: Subjects, stop: asyncio.Event) -> JetStreamContext:
-    """Declare the streams, waiting for JetStream to be available."""
+async def _declared(
+    nc: NatsClient, subjects: Subjects, ack_waits: AckWaits, stop: asyncio.Event
+) -> JetStreamContext:
+    """Declare the streams (with the configured ack waits), waiting for JetStream."""
     js = nc.jetstream()
     while True:
         try:
-            await declare_streams(js, subjects)
+            await declare_streams(js, subjects, ack_waits)
         except Exception as error:
             if stop.is_set():
                 raise

@@ -12,10 +12,12 @@ from psycopg.conninfo import conninfo_to_dict
 from aggregates.names import is_identifier
 from ops.event_store import RECORDER_TOPIC
 from streams.subjects import DEFAULT_PREFIX
+from streams.topology import DEFAULT_ACK_WAIT_SECONDS, AckWaits
 
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _MAX_DRAIN_GRACE_SECONDS = 3600.0
 _MAX_START_REPORT_DELAY_SECONDS = 60.0
+_ACK_WAIT_RANGE_SECONDS = (1.0, 3600.0)
 
 SUPERVISOR_PID_VARIABLE = "LEDGERFLOW_SUPERVISOR_PID"
 """Set by `ledgerflow up` for its children, so they stop if it dies."""
@@ -46,6 +48,10 @@ class Settings:
     """Seconds an attempt runs before the worker reports its start apart: a faster one
     reports start and outcome in one message, recorded in one commit (ADR 23)."""
     heartbeat_seconds: float = 5.0
+    dispatch_ack_wait: float = DEFAULT_ACK_WAIT_SECONDS
+    """Seconds before JetStream redelivers a dispatch its worker stopped keeping alive."""
+    results_ack_wait: float = DEFAULT_ACK_WAIT_SECONDS
+    """Seconds before JetStream redelivers a result the engine did not ack."""
     worker_executors: tuple[str, ...] = ("shell", "noop", "python", "http")
     """Seconds a stopping worker waits for its attempts before handing them back."""
     pool_size: int = 10
@@ -102,6 +108,16 @@ class Settings:
             ),
             heartbeat_seconds=_seconds(
                 "LEDGERFLOW_HEARTBEAT_SECONDS", get("HEARTBEAT_SECONDS"), defaults.heartbeat_seconds
+            ),
+            dispatch_ack_wait=_seconds(
+                "LEDGERFLOW_DISPATCH_ACK_WAIT_SECONDS",
+                get("DISPATCH_ACK_WAIT_SECONDS"),
+                defaults.dispatch_ack_wait,
+            ),
+            results_ack_wait=_seconds(
+                "LEDGERFLOW_RESULTS_ACK_WAIT_SECONDS",
+                get("RESULTS_ACK_WAIT_SECONDS"),
+                defaults.results_ack_wait,
             ),
             pool_size=_integer("LEDGERFLOW_POOL_SIZE", get("POOL_SIZE"), 10, 2, 200),
             log_level=(get("LOG_LEVEL") or defaults.log_level).lower(),
@@ -168,6 +184,7 @@ class Settings:
                 f"0.1..{_MAX_HEARTBEAT_SECONDS:g}"
             )
             raise SettingsError(msg)
+        self._check_ack_waits()
         if not 1.0 <= self.events_max_age_seconds <= _MAX_EVENTS_AGE_SECONDS:  # NaN fails too
             msg = (
                 f"LEDGERFLOW_EVENTS_MAX_AGE_SECONDS: {self.events_max_age_seconds} is out of "
@@ -180,6 +197,21 @@ class Settings:
             except Exception as error:
                 msg = f"LEDGERFLOW_DATABASE_URL is not a PostgreSQL URL: {error}"
                 raise SettingsError(msg) from None
+
+    def _check_ack_waits(self) -> None:
+        low, high = _ACK_WAIT_RANGE_SECONDS
+        for name, seconds in (
+            ("LEDGERFLOW_DISPATCH_ACK_WAIT_SECONDS", self.dispatch_ack_wait),
+            ("LEDGERFLOW_RESULTS_ACK_WAIT_SECONDS", self.results_ack_wait),
+        ):
+            if not low <= seconds <= high:  # NaN fails too
+                msg = f"{name}: {seconds} is out of range {low:g}..{high:g} seconds"
+                raise SettingsError(msg)
+
+    @property
+    def ack_waits(self) -> AckWaits:
+        """The ack waits every process declares on the JetStream consumers."""
+        return AckWaits(dispatch=self.dispatch_ack_wait, results=self.results_ack_wait)
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The `env` mapping the eventsourcing Application reads (tables created by migrate)."""

@@ -14,6 +14,7 @@ from psycopg.rows import DictRow
 
 from engine.application import Ledgerflow
 from gateways.webhooks.store import PostgresWebhookStore
+from ops.client_deadlines import apply_client_deadlines
 from ops.settings import Settings, SettingsError
 from projections.attempts import ATTEMPTS
 from projections.attempts_tables import AttemptsTables
@@ -184,6 +185,7 @@ def _datastore_in(engine: Ledgerflow, schema: str) -> PostgresDatastore:
         msg = "read models need the PostgreSQL event store"
         raise SettingsError(msg)
     datastore: PostgresDatastore = factory.datastore
+    apply_client_deadlines(datastore)
     return datastore
 
 

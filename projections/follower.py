@@ -1,4 +1,8 @@
-"""A single-active log follower: holds an advisory lock, then applies the log in tracked batches."""
+"""A single-active log follower: holds an advisory lock, then applies the log in tracked batches.
+
+The lock (`AdvisoryLock`) is shared with the followers in `streams/` that publish instead of
+writing tables (the dispatcher), so every log follower takes turns the same way.
+"""
 
 import asyncio
 import hashlib
@@ -6,7 +10,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Collection, Sequence
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, Notification, Subscription, Tracking
@@ -59,11 +63,10 @@ class TrackedFollower:
         self._topics = frozenset(topics)
         self._apply_batch = apply_batch
         self._tracked_position = tracked_position
-        self._datastore = datastore
         self._application_name = application_name
         self._batch_size = batch_size
         self._standby_poll_seconds = standby_poll_seconds
-        self._lock_key = advisory_lock_key(f"{datastore.schema}.{name}")
+        self._lock = AdvisoryLock(datastore, name)
         self.position = 0
         """The last position this follower applied (in memory; the table is the truth)."""
         self.active = False
@@ -92,22 +95,18 @@ class TrackedFollower:
                 halt.wait(RETRY_DELAY_SECONDS)
 
     def _lead_if_free(self, halt: threading.Event) -> bool:
-        with self._datastore.get_connection() as lock:
-            acquired = lock.execute(
-                "SELECT pg_try_advisory_lock(%s) AS acquired", (self._lock_key,)
-            ).fetchone()
-            if acquired is None or not acquired["acquired"]:
-                return False
-            try:
-                self.active = True
-                self._follow(lock, halt)
-            finally:
-                self.active = False
-                with suppress(Exception):
-                    lock.execute("SELECT pg_advisory_unlock(%s)", (self._lock_key,))
+        held = self._lock.try_acquire()
+        if held is None:
+            return False
+        try:
+            self.active = True
+            self._follow(held, halt)
+        finally:
+            self.active = False
+            held.release()
         return True
 
-    def _follow(self, lock: Connection[Any], halt: threading.Event) -> None:
+    def _follow(self, held: "HeldLock", halt: threading.Event) -> None:
         self.position = self._tracked_position()
         logger.info("%s is active, following the log after position %d", self.name, self.position)
         with self._log.subscribe(gt=self.position) as subscription:
@@ -119,7 +118,7 @@ class TrackedFollower:
                     if batch:
                         self._apply(batch)
                     else:
-                        lock.execute("SELECT 1")  # the lock lives as long as this session
+                        held.confirm()
             finally:
                 feed.close()
                 subscription.stop()
@@ -181,6 +180,44 @@ class _Feed(threading.Thread):
 
     def close(self) -> None:
         self._closed.set()
+
+
+class AdvisoryLock:
+    """A PostgreSQL session-level advisory lock named after a follower (and its schema): the
+    replica whose connection holds it is the active one; it goes with that connection."""
+
+    def __init__(self, datastore: PostgresDatastore, name: str) -> None:
+        self._datastore = datastore
+        self.key = advisory_lock_key(f"{datastore.schema}.{name}")
+
+    def try_acquire(self) -> "HeldLock | None":
+        """The lock, held on a pooled connection until released; None if another has it."""
+        with ExitStack() as session:
+            connection = session.enter_context(self._datastore.get_connection())
+            acquired = connection.execute(
+                "SELECT pg_try_advisory_lock(%s) AS acquired", (self.key,)
+            ).fetchone()
+            held = acquired is not None and acquired["acquired"]
+            return HeldLock(connection, self.key, session.pop_all()) if held else None
+
+
+class HeldLock:
+    """An acquired `AdvisoryLock` and the connection whose session holds it."""
+
+    def __init__(self, connection: Connection[Any], key: int, session: ExitStack) -> None:
+        self._connection = connection
+        self._key = key
+        self._session = session
+
+    def confirm(self) -> None:
+        """Raise if the session holding the lock has ended (and the lock with it): a standby
+        may have taken over, so the caller must stop acting as the active replica."""
+        self._connection.execute("SELECT 1")
+
+    def release(self) -> None:
+        """Unlock (if the session still can) and give the connection back to the pool."""
+        with self._session, suppress(Exception):
+            self._connection.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
 
 
 def advisory_lock_key(name: str) -> int:

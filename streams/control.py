@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import TrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 from aggregates.run import Run
 from aggregates.task_state import TaskStatus
 from engine.application import Ledgerflow
+from projections.follower import AdvisoryLock
 from streams.log_follower import TrackedLogFollower
 from streams.messages import CancelAttempt
 from streams.subjects import Subjects
@@ -41,13 +42,13 @@ class CancelRelay:
     For each cancelled run: its id goes into the cancelled-runs bucket (workers skip attempts
     of it they have not started), and every worker that was running one of its attempts gets a
     `CancelAttempt` on its control subject. Both are idempotent, so re-reading the log after a
-    crash is safe.
+    crash is safe. Single-active behind an advisory lock, like the dispatcher.
     """
 
     def __init__(
         self,
         engine: Ledgerflow,
-        tracking: TrackingRecorder,
+        tracking: PostgresTrackingRecorder,
         js: JetStreamContext,
         nc: NatsClient,
         subjects: Subjects,
@@ -67,6 +68,7 @@ class CancelRelay:
             ),
             handle=self._relay,
             batch_size=batch_size,
+            lock=AdvisoryLock(tracking.datastore, "cancel-relay"),
         )
         self.counts: Counter[str] = Counter()
 

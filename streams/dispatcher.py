@@ -5,7 +5,8 @@ import logging
 import time
 from typing import Any
 
-from eventsourcing.persistence import Notification, TrackingRecorder
+from eventsourcing.persistence import Notification
+from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 from nats.js import JetStreamContext
 
@@ -14,12 +15,14 @@ from aggregates.spec import TaskSpec
 from aggregates.task_state import TaskStatus
 from engine.application import Ledgerflow
 from engine.crash_points import crash_point
+from projections.follower import STANDBY_POLL_SECONDS, AdvisoryLock
 from streams.log_follower import TrackedLogFollower
 from streams.messages import ExecuteTask
 from streams.subjects import Subjects
 
 logger = logging.getLogger(__name__)
 
+DISPATCHER_NAME = "dispatcher"
 PUBLISH_TIMEOUT_SECONDS = 5.0
 RUN_REUSE_SECONDS = 1.0
 """How long a loaded run, at or past a queued event's version, serves that run's next commands."""
@@ -30,16 +33,19 @@ class Dispatcher:
 
     The log is the outbox: after a crash the dispatcher re-reads from its tracked position, and
     JetStream de-duplicates the re-published messages by their id (`run:task:attempt`).
+    Single-active behind an advisory lock (like the projections): other replicas' dispatchers
+    stand by and take over from the tracked position when the active one's session ends.
     """
 
     def __init__(
         self,
         engine: Ledgerflow,
-        tracking: TrackingRecorder,
+        tracking: PostgresTrackingRecorder,
         js: JetStreamContext,
         subjects: Subjects,
         *,
         batch_size: int = 256,
+        standby_poll_seconds: float = STANDBY_POLL_SECONDS,
     ) -> None:
         self._engine = engine
         self._js = js
@@ -47,13 +53,16 @@ class Dispatcher:
         self._follower = TrackedLogFollower(
             engine,
             tracking,
-            name="dispatcher",
+            name=DISPATCHER_NAME,
             topics=[get_topic(Run.TaskQueued)],
             convert=self._command,
             handle=self._publish_all,
             batch_size=batch_size,
+            lock=AdvisoryLock(tracking.datastore, DISPATCHER_NAME),
+            standby_poll_seconds=standby_poll_seconds,
         )
         self.published = 0
+        """Dispatch commands this dispatcher published (JetStream keeps one of duplicates)."""
         self._run: Run | None = None
         """The run the last command came from: a fan-out queues many tasks of one run at once."""
         self._run_loaded_at = 0.0
@@ -62,8 +71,13 @@ class Dispatcher:
     def position(self) -> int:
         return self._follower.position
 
+    @property
+    def active(self) -> bool:
+        """Whether this replica holds the dispatcher's lock (the others stand by)."""
+        return self._follower.active
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Dispatch until `stop` is set."""
+        """Dispatch (or stand by for another replica) until `stop` is set."""
         await self._follower.run(stop)
 
     async def _publish_all(self, commands: list[ExecuteTask]) -> None:

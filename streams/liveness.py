@@ -62,14 +62,6 @@ class _Seen:
             and now - self.heard_at > timeout * FORGET_AFTER_TIMEOUTS
         )
 
-    def alive(self, now: float, timeout: float) -> bool:
-        return (
-            self.beat is not None
-            and not self.lost
-            and not self.stopped
-            and now - self.heard_at <= timeout
-        )
-
 
 class LivenessMonitor:
     """Turns heartbeats (core NATS, not events) into `Worker` events and fails lost attempts.
@@ -77,10 +69,11 @@ class LivenessMonitor:
     A heartbeat from an unknown process, or one whose state changed, or one from a process
     declared lost, is recorded (`Registered`, `Draining`, `Deregistered`, `Returned`); the
     others only refresh the in-memory last-seen time. Every `interval` seconds, processes silent
-    for more than `interval * missed` seconds are declared lost and their running attempts
-    failed at once (`cause="worker_lost"`, retried if their policy says so). The processes
-    `registered()` returns at start are watched too, so a restarted engine still notices
-    workers that died while it was down. Workers are expected to beat every `interval`.
+    for more than `interval * missed` seconds are declared lost and the attempts they started
+    failed at once (`cause="worker_lost"`, retried if their policy says so), even when a new
+    process of the same name already runs others. The processes `registered()` returns at
+    start are watched too, so a restarted engine still notices workers that died while it was
+    down. Workers are expected to beat every `interval`.
     """
 
     def __init__(
@@ -243,18 +236,9 @@ class LivenessMonitor:
         await self._fail_attempts(key, seen)
 
     async def _fail_attempts(self, key: WorkerKey, seen: _Seen) -> None:
+        # The read model lists attempts by worker name; the engine fails only those this
+        # process started (ADR 25), so a process restarted under the same name keeps its own.
         name, instance = key
-        now = time.monotonic()
-        if any(
-            other_key[0] == name and other_key != key and other.alive(now, self._timeout)
-            for other_key, other in self._seen.items()
-        ):
-            # Attempts carry the worker's name only: another live process of the same name
-            # (a quick restart) may be running them. JetStream redelivery and deadlines decide.
-            seen.attempts_to_fail = False
-            self.counts["attempts_left_to_deadlines"] += 1
-            logger.info("worker %s (%s) lost, but another %s is alive", name, instance, name)
-            return
         error = f"worker {name} lost (no heartbeat for {seen.silent_for:.0f} s)"
         try:
             if not seen.lost_at_position:
@@ -271,6 +255,7 @@ class LivenessMonitor:
                     cause="worker_lost",
                     error=error,
                     worker=name,
+                    instance=instance,
                 )
                 self.counts["failed_attempts" if outcome is Recorded.APPLIED else "fenced"] += 1
         except Exception as failure:  # PostgreSQL unavailable: the next sweep tries again

@@ -1,4 +1,5 @@
-"""Following the event log from a tracked position and handing batches to an async handler."""
+"""Following the event log from a tracked position, one replica at a time, handing batches to
+an async handler."""
 
 import asyncio
 import logging
@@ -16,11 +17,14 @@ from eventsourcing.persistence import (
 )
 
 from engine.application import Ledgerflow
+from projections.follower import STANDBY_POLL_SECONDS, AdvisoryLock, HeldLock
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRY_DELAY_SECONDS = 1.0
+IDLE_SECONDS = 0.5
+"""How often an idle follower checks that it still holds its lock."""
 
 
 class TrackedLogFollower(Generic[T]):
@@ -30,6 +34,10 @@ class TrackedLogFollower(Generic[T]):
     with `convert` (None: nothing to do); the event loop hands batches to `handle`, retrying it
     until it succeeds (so `handle` must be idempotent), and only then records the position. A
     crash between the two re-reads the batch: the log is the outbox.
+
+    With a `lock`, only the replica holding it follows (checking it still does before each
+    batch); the others stand by and take over from the tracked position when it is free.
+    Without one, every replica follows.
     """
 
     def __init__(
@@ -42,6 +50,8 @@ class TrackedLogFollower(Generic[T]):
         convert: Callable[[Notification], T | None],
         handle: Callable[[list[T]], Awaitable[None]],
         batch_size: int,
+        lock: AdvisoryLock | None = None,
+        standby_poll_seconds: float = STANDBY_POLL_SECONDS,
     ) -> None:
         self._engine = engine
         self._tracking = tracking
@@ -50,15 +60,42 @@ class TrackedLogFollower(Generic[T]):
         self._convert = convert
         self._handle = handle
         self._batch_size = batch_size
+        self._lock = lock
+        self._standby_poll_seconds = standby_poll_seconds
+        self.active = False
+        """Whether this replica is following the log (holding the lock, if there is one)."""
 
     @property
     def position(self) -> int:
         return self._tracking.max_tracking_id(self._engine.name) or 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Follow until `stop` is set."""
+        """Follow (or stand by while another replica holds the lock) until `stop` is set."""
+        while not stop.is_set():
+            try:
+                if not await self._lead_if_free(stop):
+                    await _wait(stop, self._standby_poll_seconds)  # another replica follows
+            except Exception as error:  # PostgreSQL restarting, the lock's session gone
+                logger.warning("%s stopped following the log: %s", self._name, error)
+                await _wait(stop, RETRY_DELAY_SECONDS)
+
+    async def _lead_if_free(self, stop: asyncio.Event) -> bool:
+        held = None if self._lock is None else await asyncio.to_thread(self._lock.try_acquire)
+        if self._lock is not None and held is None:
+            return False
+        self.active = True
+        try:
+            await self._follow(held, stop)
+        finally:
+            self.active = False
+            if held is not None:
+                await asyncio.to_thread(held.release)
+        return True
+
+    async def _follow(self, held: HeldLock | None, stop: asyncio.Event) -> None:
         queue: asyncio.Queue[tuple[int, T | None]] = asyncio.Queue()
         start = await asyncio.to_thread(lambda: self.position)
+        logger.info("%s is active, following the log after position %d", self._name, start)
         reader = _LogReader(
             f"{self._name}-log-reader",
             self._subscribe,
@@ -72,25 +109,31 @@ class TrackedLogFollower(Generic[T]):
         try:
             while not stop.is_set():
                 getting = asyncio.create_task(queue.get())
-                await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {getting, stopping}, timeout=IDLE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
                 if not getting.done():
                     getting.cancel()
-                    break
+                    if not stop.is_set():
+                        await _confirm(held)  # idle: a lost lock ends the following now
+                    continue
                 batch = [getting.result()]
                 while len(batch) < self._batch_size and not queue.empty():
                     batch.append(queue.get_nowait())
-                await self._handle_until_done(batch, stop)
+                await self._handle_until_done(batch, held, stop)
         finally:
             stopping.cancel()
             reader.stop()
             await asyncio.to_thread(reader.join)
 
     async def _handle_until_done(
-        self, batch: list[tuple[int, T | None]], stop: asyncio.Event
-    ) -> bool:
+        self, batch: list[tuple[int, T | None]], held: HeldLock | None, stop: asyncio.Event
+    ) -> None:
         items = [item for _, item in batch if item is not None]
         last = Tracking(self._engine.name, batch[-1][0])
         while True:
+            # Raises once the lock is lost: the replica that took it handles this batch.
+            await _confirm(held)
             try:
                 if items:
                     await self._handle(items)
@@ -99,21 +142,32 @@ class TrackedLogFollower(Generic[T]):
             except Exception as error:  # NATS or PostgreSQL down or slow: both are idempotent
                 logger.warning("%s: %d item(s) failed, retrying: %s", self._name, len(items), error)
                 if stop.is_set():
-                    return False
+                    return
                 await asyncio.sleep(RETRY_DELAY_SECONDS)
             else:
-                return True
+                return
 
     def _record_position(self, position: Tracking) -> None:
         try:
             self._tracking.insert_tracking(position)
         except IntegrityError:
-            # Another engine replica's follower (every replica runs one) already recorded
-            # this position or a later one; its handling was idempotent, like ours.
+            # Another replica already recorded this position or a later one: one that took the
+            # lock while this one, unaware it had lost it, handled the same batch (or any
+            # replica, without a lock). Its handling was idempotent, like ours.
             logger.debug("%s: position %d already recorded", self._name, position.notification_id)
 
     def _subscribe(self, after: int) -> Subscription[Any]:
         return self._engine.recorder.subscribe(gt=after, topics=self._topics)
+
+
+async def _confirm(held: HeldLock | None) -> None:
+    if held is not None:
+        await asyncio.to_thread(held.confirm)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 class _LogReader(threading.Thread, Generic[T]):

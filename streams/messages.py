@@ -66,6 +66,9 @@ class TaskReported(_Message):
     includes_start: bool = False
     """An outcome of an attempt that ended before its `started` report was due (the worker's
     start report delay): the engine records the start with it."""
+    instance: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """The worker process that ran this delivery (its heartbeats' `instance`), so the attempts
+    of a lost process are told apart from those of a process restarted under its name."""
 
     @property
     def message_id(self) -> str:

@@ -105,6 +105,7 @@ class ResultRecorder:
             stderr_tail=wire.stderr_tail,
             output=wire.output,
             includes_start=wire.includes_start,
+            instance=wire.instance,
         )
 
     def _count(self, report: TaskReport, outcome: Recorded | None) -> None:

@@ -1,5 +1,6 @@
 """Declares the JetStream streams and durable consumers, idempotently, before anything flows."""
 
+import logging
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
@@ -17,13 +18,14 @@ from nats.js.kv import KeyValue
 
 from streams.subjects import RESULT_PARTITIONS, Subjects
 
+logger = logging.getLogger(__name__)
+
 MAX_DELIVER = 5
 RESULTS_MAX_DELIVER = 100
 """Results are only redelivered while PostgreSQL is down (the recorder naks with a backoff up
 to 30 s), so they get enough deliveries to outlast a long outage before being parked."""
 DUPLICATE_WINDOW_SECONDS = 120.0
-DISPATCH_ACK_WAIT_SECONDS = 30.0
-RESULTS_ACK_WAIT_SECONDS = 30.0
+DEFAULT_ACK_WAIT_SECONDS = 30.0
 MAX_MESSAGE_BYTES = 1024 * 1024
 PARKED_MAX_AGE_SECONDS = 7 * 24 * 3600.0
 TRIGGERS_ACK_WAIT_SECONDS = 30.0
@@ -34,7 +36,27 @@ DEAD_LETTERS_ACK_WAIT_SECONDS = 30.0
 CANCELLED_RUNS_TTL_SECONDS = 24 * 3600.0
 
 
-async def declare_streams(js: JetStreamContext, subjects: Subjects) -> None:
+@dataclass(frozen=True)
+class AckWaits:
+    """Seconds JetStream waits for an ack before it redelivers: a dispatch whose worker stopped
+    sending in-progress acks (it died), a result the recorder did not ack (it died mid-batch).
+
+    Shorter means faster recovery from a killed worker or engine, and more redeliveries of
+    results whose batch is slow to commit (fenced, so harmless). Each declaration updates the
+    shared consumers (workers declare their queues' and the results one, engines the results
+    one), so every process must be given the same values.
+    """
+
+    dispatch: float = DEFAULT_ACK_WAIT_SECONDS
+    results: float = DEFAULT_ACK_WAIT_SECONDS
+
+
+DEFAULT_ACK_WAITS = AckWaits()
+
+
+async def declare_streams(
+    js: JetStreamContext, subjects: Subjects, ack_waits: AckWaits = DEFAULT_ACK_WAITS
+) -> None:
     """Create or update every stream, consumer and bucket the engine and the workers share."""
     for name, wildcard in (
         (subjects.dispatch_stream, subjects.dispatch_wildcard),
@@ -58,7 +80,7 @@ async def declare_streams(js: JetStreamContext, subjects: Subjects) -> None:
             stream=subjects.results_stream,
             durable=subjects.results_consumer(partition),
             filter_subject=subjects.results(partition),
-            ack_wait=RESULTS_ACK_WAIT_SECONDS,
+            ack_wait=ack_waits.results,
             max_deliver=RESULTS_MAX_DELIVER,
         )
     await declare_triggers(js, subjects)
@@ -207,7 +229,12 @@ async def declare_cancelled_runs(js: JetStreamContext, subjects: Subjects) -> Ke
     )
 
 
-async def declare_dispatch_consumer(js: JetStreamContext, subjects: Subjects, queue: str) -> str:
+async def declare_dispatch_consumer(
+    js: JetStreamContext,
+    subjects: Subjects,
+    queue: str,
+    ack_wait: float = DEFAULT_ACK_WAIT_SECONDS,
+) -> str:
     """The durable pull consumer the workers of `queue` share; returns its name."""
     durable = subjects.dispatch_consumer(queue)
     await declare_consumer(
@@ -215,7 +242,7 @@ async def declare_dispatch_consumer(js: JetStreamContext, subjects: Subjects, qu
         stream=subjects.dispatch_stream,
         durable=durable,
         filter_subject=subjects.dispatch(queue),
-        ack_wait=DISPATCH_ACK_WAIT_SECONDS,
+        ack_wait=ack_wait,
     )
     return durable
 
@@ -229,7 +256,8 @@ async def declare_consumer(
     ack_wait: float,
     max_deliver: int = MAX_DELIVER,
 ) -> None:
-    """Create a durable explicit-ack pull consumer with a bounded number of deliveries."""
+    """Create a durable explicit-ack pull consumer with a bounded number of deliveries, or
+    update the existing one to this config (nats-server updates `ack_wait` in place)."""
     config = ConsumerConfig(
         name=durable,
         durable_name=durable,
@@ -239,5 +267,12 @@ async def declare_consumer(
         max_deliver=max_deliver,
         max_ack_pending=10_000,
     )
-    # add_consumer with an identical config is a no-op on the server, so this is idempotent.
+    try:
+        existing: float | None = (await js.consumer_info(stream, durable)).config.ack_wait
+    except NotFoundError:
+        existing = None
+    if existing is not None and existing != ack_wait:
+        # Worth a line: processes configured differently undo each other at every start.
+        logger.info("consumer %s: ack wait changed from %g s to %g s", durable, existing, ack_wait)
+    # Creates, updates, or (the same config) changes nothing: idempotent.
     await js.add_consumer(stream, config)

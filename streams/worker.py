@@ -21,7 +21,7 @@ from streams.executors.registry import EXECUTORS, execute
 from streams.heartbeats import DEFAULT_HEARTBEAT_SECONDS, Heartbeats, WorkerIdentity
 from streams.messages import ExecuteTask, TaskReported
 from streams.subjects import Subjects, partition_for
-from streams.topology import DISPATCH_ACK_WAIT_SECONDS, declare_dispatch_consumer
+from streams.topology import DEFAULT_ACK_WAIT_SECONDS, declare_dispatch_consumer
 from streams.worker_control import InFlight, WorkerControl
 
 _logger = logging.getLogger(__name__)
@@ -41,8 +41,9 @@ _ACK_SECONDS = 2.0
 _FETCH_ERROR_PAUSE_SECONDS = 1.0
 # Past the drain grace, attempts still reporting an outcome get this long to finish doing so.
 _REPORTING_SECONDS = 20.0
-# Well inside ack_wait, so a slow task's dispatch is never redelivered to a second worker.
-_KEEPALIVE_SECONDS = DISPATCH_ACK_WAIT_SECONDS / 3
+_KEEPALIVES_PER_ACK_WAIT = 3
+"""In-progress acks per ack wait: well inside it, so a slow task's dispatch is never
+redelivered to a second worker while this one runs it, even if one ack is late or lost."""
 
 
 class Worker:
@@ -67,10 +68,14 @@ class Worker:
         kill_grace: float = DEFAULT_GRACE_SECONDS,
         executors: Collection[str] = ALL_EXECUTORS,
         start_report_delay: float = 0.0,
+        ack_wait: float = DEFAULT_ACK_WAIT_SECONDS,
     ) -> None:
         """`start_report_delay`: seconds an attempt runs before its `started` report is sent;
         one that finishes sooner sends only its outcome, which records the start too (one
-        message and one commit instead of two). 0 reports every start at once."""
+        message and one commit instead of two). 0 reports every start at once.
+
+        `ack_wait`: the dispatch consumers' ack wait (declared so by this worker); a running
+        attempt's dispatch is kept alive several times within it."""
         if not is_identifier(name):
             msg = f"invalid worker name {name!r}: use 1-64 of [A-Za-z0-9_-]"
             raise ValueError(msg)
@@ -83,6 +88,9 @@ class Worker:
         if not start_report_delay >= 0:  # NaN fails too
             msg = f"start report delay must not be negative, not {start_report_delay}"
             raise ValueError(msg)
+        if not ack_wait > 0:  # NaN fails too
+            msg = f"ack wait must be positive, not {ack_wait}"
+            raise ValueError(msg)
         self._js = nc.jetstream()
         self._subjects = subjects
         self._name = name
@@ -92,6 +100,7 @@ class Worker:
         self._drain_grace = drain_grace
         self._kill_grace = kill_grace
         self._start_report_delay = start_report_delay
+        self._ack_wait = ack_wait
         unknown = set(executors) - set(ALL_EXECUTORS)
         if not executors or unknown:
             msg = f"executors must be some of {', '.join(ALL_EXECUTORS)}, not {sorted(executors)}"
@@ -172,7 +181,7 @@ class Worker:
         await asyncio.wait(pending, timeout=_REPORTING_SECONDS)
 
     async def _subscribe(self, queue: str) -> JetStreamContext.PullSubscription:
-        durable = await declare_dispatch_consumer(self._js, self._subjects, queue)
+        durable = await declare_dispatch_consumer(self._js, self._subjects, queue, self._ack_wait)
         return await self._js.pull_subscribe_bind(
             consumer=durable, stream=self._subjects.dispatch_stream
         )
@@ -222,7 +231,7 @@ class Worker:
         delivery = msg.metadata.num_delivered
         if delivery > 1:
             _logger.info("delivery %d of %s (a redelivery)", delivery, command.message_id)
-        keepalive = asyncio.create_task(_keep_alive(msg))
+        keepalive = asyncio.create_task(_keep_alive(msg, self._ack_wait / _KEEPALIVES_PER_ACK_WAIT))
         try:
             if await self._control.run_cancelled(command.run_id):
                 await self._finish(
@@ -289,7 +298,7 @@ class Worker:
         includes_start: bool = False,
     ) -> bool:
         """Publish `started` (no execution yet) or the outcome; True once JetStream stored it."""
-        report = _task_reported(command, delivery, self._name, execution, includes_start)
+        report = _task_reported(command, delivery, self.identity, execution, includes_start)
         subject = self._subjects.results(partition_for(command.run_id))
         payload = report.model_dump_json().encode()
         for attempt in range(_PUBLISH_ATTEMPTS):
@@ -314,7 +323,7 @@ class Worker:
 def _task_reported(
     command: ExecuteTask,
     delivery: int,
-    worker: str,
+    worker: WorkerIdentity,
     execution: Execution | None,
     includes_start: bool,
 ) -> TaskReported:
@@ -324,7 +333,8 @@ def _task_reported(
         task=command.task,
         attempt=command.attempt,
         delivery=delivery,
-        worker=worker,
+        worker=worker.name,
+        instance=worker.instance,
         outcome="started" if execution is None else execution.outcome,
         at=datetime.now(UTC),
         exit_code=None if execution is None else execution.exit_code,
@@ -345,9 +355,9 @@ async def _room_or_stop(handlers: set[asyncio.Task[None]], stop: asyncio.Event) 
         stopping.cancel()
 
 
-async def _keep_alive(msg: Msg) -> None:
+async def _keep_alive(msg: Msg, interval: float) -> None:
     while True:
-        await asyncio.sleep(_KEEPALIVE_SECONDS)
+        await asyncio.sleep(interval)
         try:
             await msg.in_progress()
         except nats.errors.Error as error:

@@ -11,7 +11,8 @@ from nats.aio.client import Client as NatsClient
 from aggregates.run import RunStatus
 from engine.application import Ledgerflow
 from ops.system import DISPATCHER_TRACKING_TABLE, build_tracking
-from streams.dispatcher import Dispatcher
+from projections.follower import AdvisoryLock
+from streams.dispatcher import DISPATCHER_NAME, Dispatcher
 from streams.messages import ExecuteTask, TaskReported
 from streams.recorder import ResultRecorder
 from streams.subjects import Subjects
@@ -20,6 +21,7 @@ from tests.builders import a_spec
 pytestmark = pytest.mark.integration
 
 HANG = 30.0
+STANDBY_POLL = 0.1
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = HANG) -> None:
@@ -67,32 +69,118 @@ def start_runs(engine: Ledgerflow, count: int) -> list[object]:
     ]
 
 
-async def test_two_dispatchers_on_one_position_both_keep_running_and_publish_each_task_once(
+def a_replica_dispatcher(engine: Ledgerflow, nc: NatsClient, subjects: Subjects) -> Dispatcher:
+    """A dispatcher as another engine replica runs it (same schema and streams)."""
+    return Dispatcher(
+        engine,
+        build_tracking(engine, DISPATCHER_TRACKING_TABLE),
+        nc.jetstream(),
+        subjects,
+        standby_poll_seconds=STANDBY_POLL,
+    )
+
+
+async def queue_and_dispatch(
+    engine: Ledgerflow, nc: NatsClient, subjects: Subjects, runs: int, *dispatchers: Dispatcher
+) -> None:
+    """Start `runs` one-task runs and wait until they are in the stream and tracked."""
+    before = await dispatched(nc, subjects)
+    await asyncio.to_thread(start_runs, engine, runs)
+    await eventually(lambda: _at_least(dispatched(nc, subjects), before + runs))
+    active = [d for d in dispatchers if d.active]
+    assert len(active) == 1
+    await eventually(lambda: _position_reached(engine, active[0]))
+
+
+async def test_of_two_dispatchers_on_one_log_one_publishes_and_the_other_stands_by(
     engine: Ledgerflow, nc: NatsClient, subjects: Subjects
 ) -> None:
-    # Found by the fault rig: every engine replica runs a dispatcher; the one that recorded a
-    # position the other had already recorded died of the IntegrityError, and its engine too.
-    dispatchers = [
-        Dispatcher(
-            engine, build_tracking(engine, DISPATCHER_TRACKING_TABLE), nc.jetstream(), subjects
-        )
-        for _ in range(2)
-    ]
+    # Every engine replica runs a dispatcher: both keep running (the fault rig once saw one
+    # die of a position the other had recorded), and only the lock holder publishes.
+    dispatchers = [a_replica_dispatcher(engine, nc, subjects) for _ in range(2)]
     stop = asyncio.Event()
     running = [asyncio.create_task(d.run(stop)) for d in dispatchers]
-    engine.apply_workflow("default", a_spec(), engine.origin("tester"))
+    await eventually(lambda: _any_active(dispatchers))
 
-    for batch in range(3):
-        for i in range(2):
-            engine.start_run("default", "hello", {"b": batch, "i": i}, engine.origin("t"))
-        await eventually(lambda: _at_least(dispatched(nc, subjects), 2 * (batch + 1)))  # noqa: B023
-        await asyncio.sleep(0.5)  # both dispatchers record this batch's position
+    for _ in range(3):
+        await queue_and_dispatch(engine, nc, subjects, 2, *dispatchers)
+        await asyncio.sleep(STANDBY_POLL * 3)  # the standby had its chances to take the lock
 
     assert not any(task.done() for task in running)
     stop.set()
     await asyncio.gather(*running)
     assert await dispatched(nc, subjects) == 6
-    assert all(d.published == 6 for d in dispatchers)
+    assert sorted(d.published for d in dispatchers) == [0, 6]
+
+
+async def test_a_standby_dispatcher_takes_over_when_the_active_one_stops(
+    engine: Ledgerflow, nc: NatsClient, subjects: Subjects
+) -> None:
+    first = a_replica_dispatcher(engine, nc, subjects)
+    stop_first = asyncio.Event()
+    running_first = asyncio.create_task(first.run(stop_first))
+    await eventually(lambda: _any_active([first]))
+    second = a_replica_dispatcher(engine, nc, subjects)
+    stop_second = asyncio.Event()
+    running_second = asyncio.create_task(second.run(stop_second))
+    await queue_and_dispatch(engine, nc, subjects, 2, first, second)
+
+    stop_first.set()
+    await running_first
+    await eventually(lambda: _any_active([second]))
+    await queue_and_dispatch(engine, nc, subjects, 3, second)
+
+    stop_second.set()
+    await running_second
+    assert (first.published, second.published) == (2, 3)
+    assert await dispatched(nc, subjects) == 5
+
+
+async def test_a_dispatcher_whose_lock_session_ends_stands_by_and_the_other_takes_over(
+    engine: Ledgerflow, nc: NatsClient, subjects: Subjects
+) -> None:
+    first = a_replica_dispatcher(engine, nc, subjects)
+    second = a_replica_dispatcher(engine, nc, subjects)
+    stop = asyncio.Event()
+    running = [asyncio.create_task(first.run(stop))]
+    await eventually(lambda: _any_active([first]))
+    running.append(asyncio.create_task(second.run(stop)))
+    await queue_and_dispatch(engine, nc, subjects, 2, first, second)
+
+    # The active replica's connection goes (its host lost the network, say): so does its lock.
+    await asyncio.to_thread(terminate_lock_holder, engine, DISPATCHER_NAME)
+    await eventually(lambda: _only_active(second, first))
+    await queue_and_dispatch(engine, nc, subjects, 3, first, second)
+
+    assert not any(task.done() for task in running)
+    stop.set()
+    await asyncio.gather(*running)
+    assert (first.published, second.published) == (2, 3)
+    assert await dispatched(nc, subjects) == 5
+
+
+def terminate_lock_holder(engine: Ledgerflow, name: str) -> None:
+    """End the PostgreSQL session holding `name`'s advisory lock, as a network cut would."""
+    datastore = build_tracking(engine, DISPATCHER_TRACKING_TABLE).datastore
+    key = AdvisoryLock(datastore, name).key & 0xFFFF_FFFF_FFFF_FFFF
+    with datastore.get_connection() as connection:
+        # pg_locks shows a bigint advisory key as its high and low halves.
+        row = connection.execute(
+            "SELECT count(pg_terminate_backend(pid)) AS ended FROM pg_locks "
+            "WHERE locktype = 'advisory' AND granted AND classid = %s::bigint::oid "
+            "AND objid = %s::bigint::oid AND objsubid = 1",
+            (key >> 32, key & 0xFFFF_FFFF),
+        ).fetchone()
+    assert row is not None
+    assert row["ended"] == 1
+
+
+async def _any_active(dispatchers: list[Dispatcher]) -> bool:
+    return any(d.active for d in dispatchers)
+
+
+async def _only_active(dispatcher: Dispatcher, other: Dispatcher) -> bool:
+    return dispatcher.active and not other.active
 
 
 async def test_the_dispatcher_publishes_each_queued_task(

@@ -57,14 +57,21 @@ async def beat(nc: NatsClient, subjects: Subjects, heartbeat: WorkerHeartbeat) -
     await nc.flush()
 
 
-def a_run_started_on(engine: Ledgerflow, worker: str, retry: dict[str, Any] | None = None) -> Run:
-    """A one-task run whose attempt 1 a worker has reported started."""
+def a_run_started_on(
+    engine: Ledgerflow,
+    worker: str,
+    retry: dict[str, Any] | None = None,
+    *,
+    instance: str | None = None,
+    workflow: str = "lonely",
+) -> Run:
+    """A one-task run whose attempt 1 a worker (process `instance`) has reported started."""
     task: dict[str, Any] = {"name": "a", "command": "sleep 60"}
     if retry is not None:
         task["retry"] = retry
-    engine.apply_workflow("default", a_spec("lonely", [task]), engine.origin("tester"))
-    run, _ = engine.start_run("default", "lonely", {}, engine.origin("tester"))
-    started = TaskReport(run.id, "default", "a", 1, 1, worker, "started")
+    engine.apply_workflow("default", a_spec(workflow, [task]), engine.origin("tester"))
+    run, _ = engine.start_run("default", workflow, {}, engine.origin("tester"))
+    started = TaskReport(run.id, "default", "a", 1, 1, worker, "started", instance=instance)
     engine.record_reports([started])
     return run
 
@@ -85,6 +92,26 @@ def running_on_runs(engine: Ledgerflow, runs: Sequence[UUID]) -> Callable[[str],
         return attempts
 
     return running_on
+
+
+@contextlib.asynccontextmanager
+async def beating(
+    nc: NatsClient, subjects: Subjects, heartbeat: WorkerHeartbeat
+) -> AsyncIterator[None]:
+    """A process that keeps beating every interval, as a live worker does."""
+
+    async def beat_forever() -> None:
+        while True:
+            await beat(nc, subjects, heartbeat)
+            await asyncio.sleep(INTERVAL)
+
+    task = asyncio.create_task(beat_forever())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @contextlib.asynccontextmanager
@@ -241,22 +268,23 @@ async def test_malformed_and_misaddressed_heartbeats_are_counted_and_change_noth
     assert engine.find_worker("w1", "i1") is None
 
 
-async def test_a_lost_worker_whose_name_lives_on_in_a_new_process_leaves_its_attempts_alone(
+async def test_a_lost_process_whose_name_lives_on_fails_its_own_attempts_and_no_others(
     engine: Ledgerflow, nc: NatsClient, subjects: Subjects
 ) -> None:
-    run = a_run_started_on(engine, "w1")
-    monitor = a_monitor(engine, nc, subjects, runs=[run.id], missed=5)
-    async with monitoring(monitor):
+    old_run = a_run_started_on(engine, "w1", instance="old", workflow="before-restart")
+    new_run = a_run_started_on(engine, "w1", instance="new", workflow="after-restart")
+    monitor = a_monitor(engine, nc, subjects, runs=[old_run.id, new_run.id])
+    async with monitoring(monitor), beating(nc, subjects, a_beat(instance="new")):
         await beat(nc, subjects, a_beat(instance="old"))
 
-        for _ in range(15):  # the restarted process keeps beating while the old one is silent
-            await beat(nc, subjects, a_beat(instance="new"))
-            await asyncio.sleep(INTERVAL)
+        await eventually(lambda: asyncio.to_thread(lambda: bool(failures(engine, old_run.id))))
 
     assert worker_status(engine, "w1", "old") is WorkerStatus.LOST
     assert worker_status(engine, "w1", "new") is WorkerStatus.REGISTERED
-    assert failures(engine, run.id) == []
-    assert monitor.counts["attempts_left_to_deadlines"] == 1
+    assert [cause for _, cause, _ in failures(engine, old_run.id)] == ["worker_lost"]
+    assert failures(engine, new_run.id) == []
+    assert engine.get_run("default", new_run.id).tasks["a"].status is TaskStatus.RUNNING
+    assert (monitor.counts["failed_attempts"], monitor.counts["fenced"]) == (1, 1)
 
 
 async def _status_is(

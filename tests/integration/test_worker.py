@@ -286,3 +286,24 @@ async def test_a_task_outlasting_its_start_report_delay_reports_started_then_its
 
     assert (started.outcome, finished.outcome) == ("started", "succeeded")
     assert not finished.includes_start
+
+
+async def test_a_task_outlasting_a_short_ack_wait_is_kept_alive_and_not_redelivered(
+    nc: Client, subjects: Subjects
+) -> None:
+    js = nc.jetstream()
+    await publish(js, subjects, a_dispatch("shell", "sleep 3"))
+    worker = Worker(nc, subjects, name="worker-1", base_env=ENV, ack_wait=1.0)
+
+    async with running(worker):
+        started, finished = await results(js, subjects, 2)
+
+    # A redelivery while it ran would have reported a second start (delivery 2) first.
+    assert (started.outcome, started.delivery) == ("started", 1)
+    assert (finished.outcome, finished.delivery) == ("succeeded", 1)
+    assert await dispatches_left(js, subjects) == 0
+
+
+def test_a_worker_refuses_an_ack_wait_that_is_not_positive(nc: Client, subjects: Subjects) -> None:
+    with pytest.raises(ValueError, match="ack wait must be positive"):
+        Worker(nc, subjects, name="w", base_env=ENV, ack_wait=0.0)

@@ -61,7 +61,13 @@ def test_every_event_is_a_valid_cloudevent_with_its_run_and_workflow() -> None:
         4,
     )
     assert attributes["correlationid"] == "req-1"
-    assert event.get_data() == {"task": "a", "attempt": 1, "delivery": 1, "worker": "w1"}
+    assert event.get_data() == {
+        "task": "a",
+        "attempt": 1,
+        "delivery": 1,
+        "worker": "w1",
+        "instance": None,
+    }
 
 
 def test_an_event_too_large_for_a_message_goes_without_its_data_but_with_where_to_read_it() -> None:

@@ -42,6 +42,18 @@ def test_a_run_started_before_schedules_existed_is_upcast_to_no_scheduled_tick()
     assert engine.get_run("default", GOLDEN_RUN).scheduled_for is None
 
 
+def test_a_task_started_before_worker_processes_were_told_apart_names_no_process() -> None:
+    engine = Ledgerflow(env={"PERSISTENCE_MODULE": MEMORY})
+    with (HISTORIES / "run-0.1.jsonl").open() as file:
+        import_events(engine, file)
+
+    starts = [e for e in engine.events.get(GOLDEN_RUN) if type(e).__name__ == "TaskStarted"]
+
+    assert starts
+    assert {vars(start).get("instance") for start in starts} == {None}
+    assert engine.get_run("default", GOLDEN_RUN).tasks["load"].instance is None
+
+
 def as_run_started_v1(line: str) -> str:
     """A `RunStarted` line as version 1 of the event stored it: no `scheduled_for`."""
     stored = json.loads(line)

@@ -163,6 +163,49 @@ def test_losing_another_worker_changes_nothing() -> None:
     assert outcome is Recorded.FENCED
 
 
+def test_losing_a_process_fails_the_attempt_it_started() -> None:
+    run = a_retrying_run()
+    run.record(a_report(run, "a", "started", instance="old"), at(0))
+    run.collect_events()
+
+    outcome = run.abandon("a", 1, "worker_lost", "lost", at(1), worker="w1", instance="old")
+
+    assert outcome is Recorded.APPLIED
+    assert run.tasks["a"].cause == "worker_lost"
+
+
+def test_losing_a_process_leaves_alone_the_attempt_its_successor_of_the_same_name_runs() -> None:
+    run = a_retrying_run()
+    run.record(a_report(run, "a", "started", instance="old"), at(0))
+    run.record(a_report(run, "a", "started", delivery=2, instance="new"), at(1))
+    run.collect_events()
+
+    outcome = run.abandon("a", 1, "worker_lost", "lost", at(2), worker="w1", instance="old")
+
+    assert outcome is Recorded.FENCED
+    assert (run.tasks["a"].status, run.tasks["a"].instance) == (TaskStatus.RUNNING, "new")
+
+
+def test_a_late_result_from_a_lost_process_changes_nothing() -> None:
+    run = a_retrying_run()
+    run.record(a_report(run, "a", "started", instance="old"), at(0))
+    run.abandon("a", 1, "worker_lost", "lost", at(1), worker="w1", instance="old")
+    run.collect_events()
+
+    late = run.record(a_report(run, "a", "succeeded", instance="old"), at(2))
+
+    assert late is Recorded.FENCED
+    assert run.collect_events() == []
+
+
+def test_an_attempt_whose_start_named_no_process_is_failed_by_worker_name_alone() -> None:
+    run = started_run()
+
+    outcome = run.abandon("a", 1, "worker_lost", "lost", at(1), worker="w1", instance="old")
+
+    assert outcome is Recorded.APPLIED
+
+
 def test_an_undeliverable_dispatch_fails_the_attempt_without_retry() -> None:
     run = a_retrying_run()
 

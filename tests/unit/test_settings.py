@@ -1,0 +1,48 @@
+"""Settings read from the environment: the JetStream ack waits."""
+
+import pytest
+
+from ops.settings import Settings, SettingsError
+from streams.topology import AckWaits
+
+
+def test_the_ack_waits_default_to_thirty_seconds() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.ack_waits == AckWaits(dispatch=30.0, results=30.0)
+
+
+def test_the_ack_waits_are_read_from_their_variables() -> None:
+    settings = Settings.from_env(
+        {
+            "LEDGERFLOW_DISPATCH_ACK_WAIT_SECONDS": "2",
+            "LEDGERFLOW_RESULTS_ACK_WAIT_SECONDS": "1.5",
+        }
+    )
+
+    assert settings.ack_waits == AckWaits(dispatch=2.0, results=1.5)
+
+
+@pytest.mark.parametrize("variable", ["DISPATCH", "RESULTS"])
+@pytest.mark.parametrize("value", ["0.5", "3601", "-1", "nan", "inf"])
+def test_an_ack_wait_out_of_range_is_refused_naming_the_variable(variable: str, value: str) -> None:
+    name = f"LEDGERFLOW_{variable}_ACK_WAIT_SECONDS"
+
+    with pytest.raises(SettingsError, match=rf"{name}: .* is out of range 1\.\.3600 seconds"):
+        Settings.from_env({name: value})
+
+
+def test_an_ack_wait_that_is_not_a_number_is_refused_naming_the_variable() -> None:
+    with pytest.raises(SettingsError, match="LEDGERFLOW_DISPATCH_ACK_WAIT_SECONDS='soon' is not"):
+        Settings.from_env({"LEDGERFLOW_DISPATCH_ACK_WAIT_SECONDS": "soon"})
+
+
+def test_ack_waits_at_the_ends_of_the_range_are_accepted() -> None:
+    settings = Settings.from_env(
+        {
+            "LEDGERFLOW_DISPATCH_ACK_WAIT_SECONDS": "1",
+            "LEDGERFLOW_RESULTS_ACK_WAIT_SECONDS": "3600",
+        }
+    )
+
+    assert settings.ack_waits == AckWaits(dispatch=1.0, results=3600.0)
