@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -66,6 +66,10 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
     """One eventsourcing Application, one events table, one global position sequence."""
 
     name = "Ledgerflow"
+    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "1000"}
+    """Aggregates read lately stay in memory and are brought up to date with only the events
+    recorded since (the library's fast-forward), instead of rebuilt from all their events on
+    every read: a 20-task fan-out's run was rebuilt from ~70 events per recorded result."""
 
     def __init__(
         self,

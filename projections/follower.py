@@ -9,6 +9,7 @@ import hashlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import ExitStack, suppress
 from typing import Any
@@ -56,6 +57,7 @@ class TrackedFollower:
         application_name: str,
         batch_size: int = DEFAULT_BATCH_SIZE,
         standby_poll_seconds: float = STANDBY_POLL_SECONDS,
+        linger_seconds: float = 0.0,
     ) -> None:
         self.name = name
         self._log = log
@@ -66,6 +68,7 @@ class TrackedFollower:
         self._application_name = application_name
         self._batch_size = batch_size
         self._standby_poll_seconds = standby_poll_seconds
+        self._linger_seconds = linger_seconds
         self._lock = AdvisoryLock(datastore, name)
         self.position = 0
         """The last position this follower applied (in memory; the table is the truth)."""
@@ -114,7 +117,9 @@ class TrackedFollower:
             feed.start()
             try:
                 while not halt.is_set():
-                    batch = feed.take(self._batch_size, timeout=IDLE_SECONDS)
+                    batch = feed.take(
+                        self._batch_size, timeout=IDLE_SECONDS, linger=self._linger_seconds
+                    )
                     if batch:
                         self._apply(batch)
                     else:
@@ -163,17 +168,22 @@ class _Feed(threading.Thread):
             return True
         return False
 
-    def take(self, limit: int, timeout: float) -> list[Notification]:
-        """Up to `limit` notifications: waits `timeout` for the first, then takes what is there."""
+    def take(self, limit: int, timeout: float, linger: float = 0.0) -> list[Notification]:
+        """Up to `limit` notifications: waits `timeout` for the first, then `linger` more for
+        others to join it (a bigger batch, fewer commits), taking what is there by then."""
         try:
             batch = [self._items.get(timeout=timeout)]
         except queue.Empty:
             if not self.is_alive():
                 raise self._error or RuntimeError("the log subscription ended") from None
             return []
+        until = time.monotonic() + linger
         while len(batch) < limit:
             try:
-                batch.append(self._items.get_nowait())
+                left = until - time.monotonic()
+                batch.append(
+                    self._items.get(timeout=left) if left > 0 else self._items.get_nowait()
+                )
             except queue.Empty:
                 break
         return batch

@@ -44,6 +44,7 @@ class TrackedProjection:
         application_name: str,
         batch_size: int = DEFAULT_BATCH_SIZE,
         standby_poll_seconds: float = STANDBY_POLL_SECONDS,
+        linger_seconds: float = 0.0,
         applied: Callable[[Sequence[Any]], None] | None = None,
     ) -> None:
         self.name = name
@@ -62,6 +63,7 @@ class TrackedProjection:
             application_name=application_name,
             batch_size=batch_size,
             standby_poll_seconds=standby_poll_seconds,
+            linger_seconds=linger_seconds,
         )
 
     @classmethod

@@ -4,6 +4,7 @@ an async handler."""
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import suppress
 from typing import Any, Generic, TypeVar
@@ -24,6 +25,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_DELAY_SECONDS = 1.0
 IDLE_SECONDS = 0.5
+CONFIRM_SECONDS = 1.0
+"""How often, at most, a lock holder checks its lock before handling a batch."""
 """How often an idle follower checks that it still holds its lock."""
 
 
@@ -56,6 +59,7 @@ class TrackedLogFollower(Generic[T]):
         self._engine = engine
         self._tracking = tracking
         self._name = name
+        self._confirmed_at = -CONFIRM_SECONDS  # never: the first batch checks
         self._topics = list(topics)
         self._convert = convert
         self._handle = handle
@@ -133,7 +137,12 @@ class TrackedLogFollower(Generic[T]):
         last = Tracking(self._engine.name, batch[-1][0])
         while True:
             # Raises once the lock is lost: the replica that took it handles this batch.
-            await _confirm(held)
+            # Checked at most every CONFIRM_SECONDS, not per batch (a round trip on the way
+            # of every dispatch): handling is idempotent, so a replica that lost its lock
+            # a moment ago and handles a batch the new holder also handles does no harm.
+            if time.monotonic() - self._confirmed_at >= CONFIRM_SECONDS:
+                await _confirm(held)
+                self._confirmed_at = time.monotonic()
             try:
                 if items:
                     await self._handle(items)

@@ -11,6 +11,8 @@ from aggregates.errors import (
 )
 from aggregates.run import Recorded, RunStatus
 from engine.application import Applied, Ledgerflow
+from ops.settings import Settings
+from ops.system import build_engine
 from tests.builders import a_report, a_spec
 
 pytestmark = pytest.mark.integration
@@ -102,3 +104,22 @@ def test_a_report_for_an_unknown_run_is_marked_unknown(engine: Ledgerflow) -> No
     stray = type(stray)(**{**stray.__dict__, "run_id": uuid4()})
 
     assert engine.record_reports([stray]) == [None]
+
+
+def test_a_run_read_again_shows_what_another_process_recorded_since(
+    engine: Ledgerflow, settings: Settings
+) -> None:
+    engine.register_workflow("default", a_spec(), engine.origin("tester"))
+    run, _ = engine.start_run("default", "hello", {}, engine.origin("t"))
+    assert engine.get_run("default", run.id).tasks["a"].status == "queued"  # now in its cache
+    other = build_engine(settings)  # another engine replica, its own cache
+    try:
+        other.record_reports([a_report(run, "a", "succeeded", exit_code=0)])
+        stored = other.recorder.select_events(run.id)
+    finally:
+        other.close()
+
+    again = engine.get_run("default", run.id)
+
+    assert (again.tasks["a"].status, again.tasks["b"].status) == ("succeeded", "queued")
+    assert again.version == len(stored) == 5  # each event applied once

@@ -97,9 +97,7 @@ def test_many_waits_on_one_run_all_answer_when_it_ends() -> None:
 
 def test_a_wait_for_an_unknown_run_is_a_404() -> None:
     with a_client(an_engine()) as client:
-        response = client.get(
-            "/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10", params={"wait": 0.5}
-        )
+        response = client.get("/v1/runs/0b5e1d9c-4f6a-4c1e-9a33-7d2f8e4b6c10", params={"wait": 0.5})
 
     problem(response, 404)
 
