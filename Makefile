@@ -33,15 +33,17 @@ bench-full: $(STAMP)  ## W1-W5 at the contract's sizes, then the read path (its 
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.read_path
 
-# The fault rig's nemesis for a long time (CI runs a short fixed-seed profile in `make test`).
+# The fault rig's nemesis for a long time and the full-size backlog (CI runs a short fixed-seed
+# profile and a 2,000-run backlog in `make test`).
 SOAK_SECONDS ?= 900
 SOAK_SEED ?= 1
 SOAK_RATE ?= 1
 SOAK_INTERVAL ?= 4
-soak: $(STAMP)  ## every fault scenario, then a nemesis of SOAK_SECONDS with SOAK_SEED, SOAK_RATE runs/s
+SOAK_BACKLOG ?= 50000
+soak: $(STAMP)  ## every fault scenario, a SOAK_BACKLOG-run backlog, a nemesis of SOAK_SECONDS (SOAK_SEED, SOAK_RATE runs/s)
 	LEDGERFLOW_NEMESIS_SECONDS=$(SOAK_SECONDS) LEDGERFLOW_NEMESIS_SEED=$(SOAK_SEED) \
 	LEDGERFLOW_NEMESIS_RATE=$(SOAK_RATE) LEDGERFLOW_NEMESIS_INTERVAL=$(SOAK_INTERVAL) \
-	$(PY) -m pytest tests/faults
+	LEDGERFLOW_FAULTS_BACKLOG=$(SOAK_BACKLOG) $(PY) -m pytest tests/faults
 
 clean:
 	rm -rf $(VENV) .ledgerflow .pytest_cache .mypy_cache .ruff_cache

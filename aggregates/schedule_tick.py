@@ -9,6 +9,9 @@ from eventsourcing.domain import event
 from aggregates.names import schedule_tick_id
 from aggregates.provenance import AttributedAggregate, Origin
 
+MISSED_ONE_BY_ONE = 1_000
+"""Missed ticks recorded one per record, each claiming its tick's key (the latest ones)."""
+
 
 class ScheduleTick(AttributedAggregate):
     """What became of one tick: fired, skipped, buffered (then released) or missed.
@@ -43,7 +46,8 @@ class ScheduleTick(AttributedAggregate):
 
     class ScheduleTicksMissed(AttributedAggregate.Created, AttributedAggregate.Event):
         """Ticks from `scheduled_for` to `last` (`count` of them) were due while no
-        scheduler ran, and `policy` did not fire them. Keyed by the first of them."""
+        scheduler ran, and `policy` did not fire them. Keyed by the first of them; recorded
+        one tick per record (`count` 1) unless more than `MISSED_ONE_BY_ONE` were missed."""
 
         workflow: str
         scheduled_for: datetime
@@ -126,12 +130,29 @@ class ScheduleTick(AttributedAggregate):
     @classmethod
     def missed(
         cls, tenant: str, workflow: str, ticks: list[datetime], policy: str, origin: Origin
-    ) -> "ScheduleTick":
-        """Ticks due while no scheduler ran that the misfire policy does not fire."""
-        return cls._decided(
-            cls.ScheduleTicksMissed, tenant, workflow, ticks[0], origin, last=ticks[-1],
-            count=len(ticks), policy=policy,
-        )  # fmt: skip
+    ) -> list["ScheduleTick"]:
+        """Ticks due while no scheduler ran that the misfire policy does not fire: one record
+        per tick, keyed by it, as a fired tick is. A range keyed by its first tick alone let
+        two schedulers back from an outage, seeing the log a moment apart, decide the same
+        ticks twice (one fired a tick inside the other's range, or their ranges began at
+        different ticks; found by the fault rig). Beyond `MISSED_ONE_BY_ONE` ticks, the
+        older ones share one record keyed by the first."""
+        older, recent = ticks[:-MISSED_ONE_BY_ONE], ticks[-MISSED_ONE_BY_ONE:]
+        ranges = [older] if older else []
+        ranges += [[tick] for tick in recent]
+        return [
+            cls._decided(
+                cls.ScheduleTicksMissed,
+                tenant,
+                workflow,
+                part[0],
+                origin,
+                last=part[-1],
+                count=len(part),
+                policy=policy,
+            )
+            for part in ranges
+        ]
 
     @classmethod
     def buffered(

@@ -203,9 +203,10 @@ class Scheduling(Application[UUID]):
         schedule = spec.schedule
         assert schedule is not None  # `_plan` decides scheduled workflows only
         if decision.kind == "miss":
-            return [
-                ScheduleTick.missed(tenant, name, list(decision.ticks), decision.reason, origin)
-            ], None
+            missed = ScheduleTick.missed(
+                tenant, name, list(decision.ticks), decision.reason, origin
+            )
+            return [*missed], None
         active_id = None if active is None else active.id
         if decision.kind == "skip":
             return [

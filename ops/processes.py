@@ -127,7 +127,7 @@ async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
         ]
         view = build_attempts_view(engine)
         timers = Timers(engine, view)
-        reconciler = Reconciler(engine, view, js, subjects)
+        reconciler = Reconciler(engine, view, js, subjects, bound=settings.reconcile_after)
         liveness = LivenessMonitor(
             engine,
             nc,

@@ -11,13 +11,14 @@ from psycopg.conninfo import conninfo_to_dict
 
 from aggregates.names import is_identifier
 from ops.event_store import RECORDER_TOPIC
+from streams.reconciler import BOUND_SECONDS as RECONCILE_AFTER_SECONDS
 from streams.subjects import DEFAULT_PREFIX
 from streams.topology import DEFAULT_ACK_WAIT_SECONDS, AckWaits
 
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _MAX_DRAIN_GRACE_SECONDS = 3600.0
 _MAX_START_REPORT_DELAY_SECONDS = 60.0
-_ACK_WAIT_RANGE_SECONDS = (1.0, 3600.0)
+_REDELIVERY_WAIT_RANGE_SECONDS = (1.0, 3600.0)
 
 SUPERVISOR_PID_VARIABLE = "LEDGERFLOW_SUPERVISOR_PID"
 """Set by `ledgerflow up` for its children, so they stop if it dies."""
@@ -52,6 +53,9 @@ class Settings:
     """Seconds before JetStream redelivers a dispatch its worker stopped keeping alive."""
     results_ack_wait: float = DEFAULT_ACK_WAIT_SECONDS
     """Seconds before JetStream redelivers a result the engine did not ack."""
+    reconcile_after: float = RECONCILE_AFTER_SECONDS
+    """Seconds an attempt may stay queued before the engine publishes its dispatch again (in
+    case NATS lost it)."""
     worker_executors: tuple[str, ...] = ("shell", "noop", "python", "http")
     """Seconds a stopping worker waits for its attempts before handing them back."""
     pool_size: int = 10
@@ -119,6 +123,11 @@ class Settings:
                 get("RESULTS_ACK_WAIT_SECONDS"),
                 defaults.results_ack_wait,
             ),
+            reconcile_after=_seconds(
+                "LEDGERFLOW_RECONCILE_AFTER_SECONDS",
+                get("RECONCILE_AFTER_SECONDS"),
+                defaults.reconcile_after,
+            ),
             pool_size=_integer("LEDGERFLOW_POOL_SIZE", get("POOL_SIZE"), 10, 2, 200),
             log_level=(get("LOG_LEVEL") or defaults.log_level).lower(),
             events_max_age_seconds=_seconds(
@@ -184,7 +193,7 @@ class Settings:
                 f"0.1..{_MAX_HEARTBEAT_SECONDS:g}"
             )
             raise SettingsError(msg)
-        self._check_ack_waits()
+        self._check_redelivery_waits()
         if not 1.0 <= self.events_max_age_seconds <= _MAX_EVENTS_AGE_SECONDS:  # NaN fails too
             msg = (
                 f"LEDGERFLOW_EVENTS_MAX_AGE_SECONDS: {self.events_max_age_seconds} is out of "
@@ -198,11 +207,12 @@ class Settings:
                 msg = f"LEDGERFLOW_DATABASE_URL is not a PostgreSQL URL: {error}"
                 raise SettingsError(msg) from None
 
-    def _check_ack_waits(self) -> None:
-        low, high = _ACK_WAIT_RANGE_SECONDS
+    def _check_redelivery_waits(self) -> None:
+        low, high = _REDELIVERY_WAIT_RANGE_SECONDS
         for name, seconds in (
             ("LEDGERFLOW_DISPATCH_ACK_WAIT_SECONDS", self.dispatch_ack_wait),
             ("LEDGERFLOW_RESULTS_ACK_WAIT_SECONDS", self.results_ack_wait),
+            ("LEDGERFLOW_RECONCILE_AFTER_SECONDS", self.reconcile_after),
         ):
             if not low <= seconds <= high:  # NaN fails too
                 msg = f"{name}: {seconds} is out of range {low:g}..{high:g} seconds"

@@ -17,6 +17,16 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _WorkerMessage(_Message):
+    """What workers send. Within a schema version a newer worker may add fields (as `instance`
+    and `includes_start` were added); an engine not yet upgraded ignores them, so a rolling
+    upgrade in either order loses nothing. Before, such a result was parked as malformed on
+    every delivery and its run never ended. A change an older engine must not ignore bumps
+    `schema_version`, which is refused."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
 class ExecuteTask(_Message):
     """Dispatch command: run one attempt of one task. Its NATS message id is `run:task:attempt`.
 
@@ -46,7 +56,7 @@ class ExecuteTask(_Message):
 Outcome = Literal["started", "succeeded", "failed", "timed_out"]
 
 
-class TaskReported(_Message):
+class TaskReported(_WorkerMessage):
     """Result message: what a worker saw of one delivery of one attempt."""
 
     schema_version: Literal[1] = 1
@@ -75,7 +85,7 @@ class TaskReported(_Message):
         return f"{self.run_id}:{self.task}:{self.attempt}:{self.delivery}:{self.outcome}"
 
 
-class WorkerHeartbeat(_Message):
+class WorkerHeartbeat(_WorkerMessage):
     """A worker's periodic sign of life on `heartbeats.<worker>` (core NATS, not an event)."""
 
     schema_version: Literal[1] = 1

@@ -23,8 +23,9 @@ BATCH_LIMIT = 500
 
 
 class Reconciler:
-    """Every `interval` seconds, re-publishes the dispatch of each attempt queued for longer
-    than `bound` seconds, with the dispatcher's message id (`run:task:attempt`).
+    """Every `interval` seconds (by default 10, or half the bound if shorter), re-publishes the
+    dispatch of each attempt queued for longer than `bound` seconds, with the dispatcher's
+    message id (`run:task:attempt`).
 
     Within JetStream's duplicate window (counted from the first publish) a re-publish is
     dropped, even if the stored copy is gone: a lost dispatch is stored again by the first
@@ -41,7 +42,7 @@ class Reconciler:
         subjects: Subjects,
         *,
         bound: float = BOUND_SECONDS,
-        interval: float = INTERVAL_SECONDS,
+        interval: float | None = None,
         clock: Callable[[], datetime] | None = None,
         limit: int = BATCH_LIMIT,
     ) -> None:
@@ -50,7 +51,8 @@ class Reconciler:
         self._js = js
         self._subjects = subjects
         self._bound = timedelta(seconds=bound)
-        self._interval = interval
+        # A short bound is looked at often enough to keep it; a long one every 10 s.
+        self._interval = interval if interval is not None else min(INTERVAL_SECONDS, bound / 2)
         self._clock = clock or engine.clock
         self._limit = limit
         self.republished = 0

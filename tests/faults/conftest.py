@@ -1,4 +1,5 @@
-"""One fault rig for the whole session (it takes a while to start); each test gets it healed."""
+"""One fault rig for the package's scenarios (it takes a while to start, and stops when they are
+done, not at the end of the whole test session); each test gets it healed."""
 
 import os
 import shutil
@@ -15,10 +16,22 @@ from tests.faults.summary import Summary
 SUMMARY_VARIABLE = "LEDGERFLOW_FAULTS_SUMMARY"
 KEEP_VARIABLE = "LEDGERFLOW_FAULTS_KEEP"
 """Set, the rig's folder (servers' data, every process's log) is kept even when all pass."""
+LAST = "test_backlog.py"
+"""Runs after the other scenarios: it leaves thousands of runs in the log, which each later
+check would read and replay again (seconds per check)."""
 _summary = Summary()
 
 
-@pytest.fixture(scope="session")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move `LAST`'s tests behind the other fault scenarios, keeping them among them."""
+    here = Path(__file__).resolve().parent
+    slots = [index for index, item in enumerate(items) if item.path.resolve().parent == here]
+    ordered = sorted((items[index] for index in slots), key=lambda item: item.path.name == LAST)
+    for index, item in zip(slots, ordered, strict=True):
+        items[index] = item
+
+
+@pytest.fixture(scope="package")
 def fault_rig(request: pytest.FixtureRequest) -> Iterator[FaultRig]:
     # Short and under /tmp, like the session servers' folder (see tests/conftest.py).
     root = Path(tempfile.mkdtemp(prefix="lf-faults-", dir="/tmp"))

@@ -5,6 +5,7 @@
     engines ──engine-pg proxy──▶ PostgreSQL ◀──api-pg proxy── api
 """
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -27,15 +28,26 @@ SCHEMA = "faults"
 INJECTED_EXITS = {CRASH_EXIT_STATUS, -signal.SIGKILL, -signal.SIGTERM}
 """How processes end when a scenario ends them; any other exit is a crash of their own."""
 REPOSITORY = Path(__file__).resolve().parents[2]
+ACK_WAIT_SECONDS = 3
+"""The dispatch and results consumers' ack wait: a message unacked by a process that died
+comes back after this, not after the production default of 30 s."""
+RECONCILE_AFTER_SECONDS = 5
+"""How long an attempt stays queued before its dispatch is published again (production: 60 s),
+so a dispatch NATS lost is re-sent within a scenario's time."""
 PROCESS_ENV = {
     # A silent worker is declared lost after 3 missed beats: seconds, yet not so few that a
     # worker starved of CPU on a busy 2-core machine is taken for dead.
     "LEDGERFLOW_HEARTBEAT_SECONDS": "2",
+    "LEDGERFLOW_DISPATCH_ACK_WAIT_SECONDS": str(ACK_WAIT_SECONDS),
+    "LEDGERFLOW_RESULTS_ACK_WAIT_SECONDS": str(ACK_WAIT_SECONDS),
+    "LEDGERFLOW_RECONCILE_AFTER_SECONDS": str(RECONCILE_AFTER_SECONDS),
     "LEDGERFLOW_WORKER_DRAIN_GRACE": "5",
     "LEDGERFLOW_LOG_LEVEL": "info",
     # The python tasks import tests.faults.tasks from the repository, wherever pytest runs.
     "PYTHONPATH": str(REPOSITORY),
 }
+WORKER_EXECUTORS = "noop,python,shell"
+"""Not `http`: a task of that executor is a dispatch no worker of the rig can run (a poison)."""
 
 
 class FaultRig:
@@ -71,6 +83,8 @@ class FaultRig:
         self.deployment = Deployment(self.settings, root, **env)
         self._duplicate_executions = 0
         """Attempts run more than once, as of the last check (the side table is cumulative)."""
+        self._parked_through = 0
+        """The parked stream's sequence the last check read up to (it is cumulative too)."""
         self.exits: list[tuple[str, int]] = []
         """Processes that ended by themselves since the last check, with their status."""
         self._healed_logs: dict[str, int] = {}
@@ -89,7 +103,14 @@ class FaultRig:
             deployment.spawn(engine, "engine", LEDGERFLOW_DATABASE_URL=self._via("engine-pg"))
         for worker in WORKERS:
             nats = f"nats://127.0.0.1:{self.proxies[f'{worker}-nats'].port}"
-            deployment.spawn(worker, "worker", "--name", worker, LEDGERFLOW_NATS_URL=nats)
+            deployment.spawn(
+                worker,
+                "worker",
+                "--name",
+                worker,
+                LEDGERFLOW_NATS_URL=nats,
+                LEDGERFLOW_WORKER_EXECUTORS=WORKER_EXECUTORS,
+            )
         deployment.wait_ready()
         for name, tasks in WORKFLOWS.items():
             deployment.apply(name, tasks, **({"schedule": CRON[name]} if name in CRON else {}))
@@ -153,6 +174,15 @@ class FaultRig:
         process.send_signal(signum)
         process.wait(timeout=HANG)
         self.nats._process = None
+
+    def truncate_newest_block(self, stream: str) -> None:
+        """With nats-server stopped, cut the newest block file of `stream` in half, as a
+        power loss does to writes not yet synced."""
+        assert self.nats._process is None, "nats-server must be stopped first"
+        messages = self.nats.store_dir / "jetstream" / "$G" / "streams" / stream / "msgs"
+        blocks = sorted(messages.glob("*.blk"), key=lambda path: int(path.stem))
+        assert blocks, f"no block file of {stream} in {messages}"
+        os.truncate(blocks[-1], blocks[-1].stat().st_size // 2)
 
     def stop_postgres(self) -> None:
         """Immediate shutdown (SIGQUIT: no checkpoint, crash recovery at the next start), as
@@ -228,7 +258,10 @@ class FaultRig:
 
     def check(self, scenario: str, requests: RequestLog) -> Findings:
         """Run the offline checker, add it to the summary, fail naming what broke."""
-        findings = check(self.settings, self.postgres.url, requests)
+        findings = check(
+            self.settings, self.postgres.url, requests, parked_after=self._parked_through
+        )
+        self._parked_through = findings.parked_through
         exits, self.exits = [*self.exits, *self.deployment.exited().items()], []
         findings.crashes = [
             f"{key} exited with status {code} on its own (see {self.root / key}.log)"

@@ -36,20 +36,23 @@ class Summary:
         lines += [f"  {kind:<28} {count}" for kind, count in sorted(self.faults.items())]
         lines += [
             "",
-            f"{'scenario':<40} accepted lost dup-out dup-exec cron-bad proj 5xx 503 broken",
+            f"{'scenario':<40} accepted lost dup-out dup-exec cron-bad proj 5xx 503 "
+            "nats-left parked broken",
         ]
         for scenario, f in self.checks:
             lines.append(
                 f"{scenario[:40]:<40} {f.accepted:>8} {len(f.lost):>4} "
                 f"{len(f.duplicate_outcomes):>7} {f.duplicate_executions:>8} {len(f.cron):>8} "
                 f"{len(f.projection_mismatches):>4} {len(f.server_errors):>3} "
-                f"{f.status_503:>3} {len(f.broken):>6}"
+                f"{f.status_503:>3} {len(f.nats_leftovers):>9} {f.parked:>6} {len(f.broken):>6}"
             )
         lines += [
             "",
             "columns: runs accepted (2xx), lost, duplicate outcomes, duplicate executions"
-            " (measured, allowed), cron ticks not fired exactly once, projection mismatches,"
-            " 5xx other than 503 with Retry-After, 503s, broken invariants",
+            " (measured, allowed), cron ticks not decided exactly once, projection mismatches,"
+            " 5xx other than 503 with Retry-After, 503s, consumers and streams that still owed"
+            " or held messages after settling (unexplained), messages parked (unreadable or"
+            " out of deliveries; each checked against the log), broken invariants",
         ]
         lines += ["", "recovery after the fault was removed (s):"]
         for kind, values in sorted(self.recoveries.items()):

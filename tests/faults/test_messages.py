@@ -16,6 +16,7 @@ import pytest
 
 from streams.messages import Outcome, TaskReported
 from streams.subjects import Subjects, partition_for
+from tests.faults.checker import nats_leftovers
 from tests.faults.client import RequestLog
 from tests.faults.rig import FaultRig
 
@@ -96,3 +97,32 @@ def test_duplicate_out_of_order_late_and_malformed_messages_change_no_outcome(
     assert rig.deployment.run(run_id) == finished
     assert asyncio.run(parked_count(url, subjects)) >= parked_before + len(MALFORMED)
     rig.check("bad messages on NATS", requests)
+
+
+def test_a_message_nobody_consumes_is_named_by_the_checker(
+    rig: FaultRig, requests: RequestLog
+) -> None:
+    """The checker's "nothing unexplained left in NATS" rule has teeth: a dispatch for a queue
+    no worker serves stays in the stream, and the checker names the stream and the subject."""
+    subjects = Subjects(rig.settings.nats_prefix)
+    url = rig.nats.url
+    subject = subjects.dispatch("nobody-serves-this")
+    asyncio.run(publish(url, [(subject, b"{}")]))
+
+    leftovers = nats_leftovers(url, subjects, within=1.0)
+
+    asyncio.run(purge(url, subjects.dispatch_stream, subject))
+    # (Cron runs flow meanwhile: a dispatch of theirs in flight may be named beside it.)
+    assert any(
+        line.startswith(f"stream {subjects.dispatch_stream}:") and subject in line
+        for line in leftovers
+    ), leftovers
+    rig.check("a message nobody consumes (purged)", requests)
+
+
+async def purge(url: str, stream: str, subject: str) -> None:
+    client = await nats.connect(url)
+    try:
+        await client.jetstream().purge_stream(stream, subject=subject)
+    finally:
+        await client.close()

@@ -37,13 +37,23 @@ WORKFLOWS: dict[str, list[dict[str, Any]]] = {
     "fault-crash": [task("a", "crash_worker")],
     # No task process at all: for floods, where the API is under test, not the workers.
     "fault-noop": [{"name": "a", "executor": "noop"}],
+    # The same, under a name of its own, so its statistics count the backlog's runs only.
+    "fault-backlog": [{"name": "a", "executor": "noop"}],
+    # An executor the rig's workers do not run (see rig.WORKER_EXECUTORS): every delivery of
+    # its dispatch is handed back, until it runs out of deliveries and is parked (a poison).
+    "fault-poison": [{"name": "a", "executor": "http", "url": "https://poison.invalid/"}],
     "fault-cron": [{"name": "a", "executor": "noop"}],
+    "fault-cron-once": [{"name": "a", "executor": "noop"}],
 }
 """Every workflow the workload uses, by name (applied once per rig)."""
 
-CRON = {"fault-cron": {"cron": "*/2 * * * * *", "misfire": "catch_up", "overlap": "allow"}}
+CRON = {
+    "fault-cron": {"cron": "*/2 * * * * *", "misfire": "catch_up", "overlap": "allow"},
+    "fault-cron-once": {"cron": "*/2 * * * * *", "misfire": "fire_once", "overlap": "allow"},
+}
 """Workflows on a schedule: every 2 s, so every scenario has both engines' schedulers race
-for ticks under its faults (the checker wants each tick fired exactly once)."""
+for ticks under its faults (the checker wants each tick decided exactly once: fired, or
+recorded as missed when `fire_once` fires only the latest of the ticks due during a downtime)."""
 
 MIX = (("fault-chain", 4), ("fault-diamond", 2), ("fault-nap", 2), ("fault-fail", 1))
 """Which workflows a workload draws, with weights; `fault-crash` only where a test asks."""

@@ -1,6 +1,7 @@
 """The dispatcher and the result recorder against real PostgreSQL and nats-server."""
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -312,6 +313,31 @@ async def test_malformed_and_unknown_results_are_dropped_without_blocking_others
 
     assert recorder.counts["rejected"] == 2
     assert recorder.counts["applied"] == 1
+
+
+async def test_a_result_from_a_newer_worker_with_a_field_unknown_here_is_recorded(
+    engine: Ledgerflow, nc: NatsClient, subjects: Subjects
+) -> None:
+    (run,) = start_runs(engine, 1)
+    newer = json.loads(a_wire_report(run, "a", "succeeded").model_dump_json())
+    newer["cpu_seconds"] = 0.25  # added by a later worker version, same schema version
+    await nc.jetstream().publish(
+        subjects.results(0), json.dumps(newer).encode(), headers={"Nats-Msg-Id": "newer"}
+    )
+
+    recorder = ResultRecorder(engine, nc.jetstream(), subjects)
+    stop = asyncio.Event()
+    running = asyncio.create_task(recorder.run(stop))
+
+    async def handled() -> bool:
+        return sum(recorder.counts.values()) >= 1
+
+    await eventually(handled)
+    stop.set()
+    await running
+
+    assert recorder.counts["applied"] == 1
+    assert engine.get_run("default", run.id).tasks["a"].status == "succeeded"  # type: ignore[attr-defined]
 
 
 async def test_late_and_out_of_order_results_change_nothing(

@@ -38,12 +38,36 @@ def test_skip_fires_nothing_missed_and_records_the_missed_ticks() -> None:
     decided = fire(engine, ticks_due(engine, MIDNIGHT))
 
     assert decided.fired == []
-    missed: ScheduleTick = engine.repository.get(
-        schedule_tick_id(DEFAULT_TENANT, "nightly", MIDNIGHT + minutes(1))
-    )
-    event = next(iter(engine.events.get(missed.id)))
-    assert isinstance(event, ScheduleTick.ScheduleTicksMissed)
-    assert (event.count, event.last) == (DOWN_TICKS, MIDNIGHT + minutes(DOWN_TICKS))
+    for n in range(1, DOWN_TICKS + 1):  # each tick its own record, keyed by it
+        tick = MIDNIGHT + minutes(n)
+        (event,) = engine.events.get(schedule_tick_id(DEFAULT_TENANT, "nightly", tick))
+        assert isinstance(event, ScheduleTick.ScheduleTicksMissed)
+        assert (event.scheduled_for, event.last, event.count) == (tick, tick, 1)
+
+
+def test_a_tick_one_scheduler_recorded_as_missed_cannot_be_fired_by_another() -> None:
+    engine, clock = a_scheduled_engine(misfire="fire_once")
+    clock.move_to(MIDNIGHT + minutes(DOWN_TICKS) + minutes(1) / 2)
+    fire(engine, ticks_due(engine, MIDNIGHT))  # one scheduler: ticks 1-4 missed, 5 fired
+
+    # Another, its view of the log older, takes tick 2 for the latest undecided one.
+    late = fire(engine, [MIDNIGHT + minutes(2)])
+
+    assert late.collided
+    tick_2 = schedule_tick_id(DEFAULT_TENANT, "nightly", MIDNIGHT + minutes(2))
+    assert [type(e).__name__ for e in engine.events.get(tick_2)] == ["ScheduleTicksMissed"]
+    assert all(engine.load_run(run_id) is None for run_id in late.fired)  # nothing started
+
+
+def test_a_range_of_missed_ticks_starting_later_collides_with_one_decided_before() -> None:
+    engine, clock = a_scheduled_engine(misfire="skip")
+    clock.move_to(MIDNIGHT + minutes(DOWN_TICKS) + minutes(1) / 2)
+    due = ticks_due(engine, MIDNIGHT)
+    fire(engine, due)
+
+    again = fire(engine, due[2:])  # a scheduler whose view of the log began two ticks later
+
+    assert again.collided
 
 
 def test_fire_once_starts_one_run_for_the_latest_missed_tick() -> None:

@@ -1,4 +1,4 @@
-"""Settings read from the environment: the JetStream ack waits."""
+"""Settings read from the environment: the JetStream ack waits and the reconciler's bound."""
 
 import pytest
 
@@ -23,11 +23,16 @@ def test_the_ack_waits_are_read_from_their_variables() -> None:
     assert settings.ack_waits == AckWaits(dispatch=2.0, results=1.5)
 
 
-@pytest.mark.parametrize("variable", ["DISPATCH", "RESULTS"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "LEDGERFLOW_DISPATCH_ACK_WAIT_SECONDS",
+        "LEDGERFLOW_RESULTS_ACK_WAIT_SECONDS",
+        "LEDGERFLOW_RECONCILE_AFTER_SECONDS",
+    ],
+)
 @pytest.mark.parametrize("value", ["0.5", "3601", "-1", "nan", "inf"])
-def test_an_ack_wait_out_of_range_is_refused_naming_the_variable(variable: str, value: str) -> None:
-    name = f"LEDGERFLOW_{variable}_ACK_WAIT_SECONDS"
-
+def test_a_wait_out_of_range_is_refused_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=rf"{name}: .* is out of range 1\.\.3600 seconds"):
         Settings.from_env({name: value})
 
@@ -46,3 +51,8 @@ def test_ack_waits_at_the_ends_of_the_range_are_accepted() -> None:
     )
 
     assert settings.ack_waits == AckWaits(dispatch=1.0, results=3600.0)
+
+
+def test_the_reconciler_re_sends_after_sixty_seconds_unless_told_otherwise() -> None:
+    assert Settings.from_env({}).reconcile_after == 60.0
+    assert Settings.from_env({"LEDGERFLOW_RECONCILE_AFTER_SECONDS": "5"}).reconcile_after == 5.0
