@@ -25,9 +25,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_DELAY_SECONDS = 1.0
 IDLE_SECONDS = 0.5
-CONFIRM_SECONDS = 1.0
-"""How often, at most, a lock holder checks its lock before handling a batch."""
 """How often an idle follower checks that it still holds its lock."""
+CONFIRM_SECONDS = 1.0
+"""How often, at most, a busy lock holder checks its lock before handling a batch."""
 
 
 class TrackedLogFollower(Generic[T]):
@@ -38,9 +38,9 @@ class TrackedLogFollower(Generic[T]):
     until it succeeds (so `handle` must be idempotent), and only then records the position. A
     crash between the two re-reads the batch: the log is the outbox.
 
-    With a `lock`, only the replica holding it follows (checking it still does before each
-    batch); the others stand by and take over from the tracked position when it is free.
-    Without one, every replica follows.
+    With a `lock`, only the replica holding it follows (checking it still does when idle, and
+    at most once a second before a batch); the others stand by and take over from the tracked
+    position when it is free. Without one, every replica follows.
     """
 
     def __init__(
@@ -59,13 +59,13 @@ class TrackedLogFollower(Generic[T]):
         self._engine = engine
         self._tracking = tracking
         self._name = name
-        self._confirmed_at = -CONFIRM_SECONDS  # never: the first batch checks
         self._topics = list(topics)
         self._convert = convert
         self._handle = handle
         self._batch_size = batch_size
         self._lock = lock
         self._standby_poll_seconds = standby_poll_seconds
+        self._confirmed_at = -CONFIRM_SECONDS  # never: the first batch checks
         self.active = False
         """Whether this replica is following the log (holding the lock, if there is one)."""
 
