@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from aggregates.errors import (
@@ -39,6 +40,10 @@ SAVE_ATTEMPTS = 20
 reloads and decides again), with a random pause growing up to `CONFLICT_PAUSE_SECONDS` x the
 try: eight writers on one run have been seen to need more than five."""
 CONFLICT_PAUSE_SECONDS = 0.002
+
+_T = TypeVar("_T")
+_Decision = tuple[_T, Sequence[Aggregate]]
+"""What a command decided: the value it returns and the aggregates it changed (none: no save)."""
 
 
 class ContendedError(RuntimeError):
@@ -165,18 +170,16 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
 
         Retiring a retired workflow records nothing. `PUT` (apply) restores it.
         """
-        for attempt in range(SAVE_ATTEMPTS):
+
+        def decide() -> _Decision[tuple[Workflow, bool]]:
             workflow = self.get_workflow(tenant, name)
             if not workflow.retire(reason, origin):
-                return workflow, False
-            try:
-                self.save(workflow)
-            except IntegrityError:
-                self._pause_after_conflict(attempt)
-                continue  # revised or retired concurrently: decide again on the latest version
-            return workflow, True
+                return (workflow, False), ()
+            return (workflow, True), (workflow,)
+
+        # A conflict means it was revised or retired concurrently: decide again on the latest.
         msg = f"workflow {name} kept changing while it was being retired"
-        raise ContendedError(msg)
+        return self._until_saved(decide, msg)
 
     # Runs
 
@@ -276,17 +279,14 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
         return run
 
     def cancel_run(self, tenant: str, run_id: UUID, reason: str, origin: Origin) -> Run:
-        for attempt in range(SAVE_ATTEMPTS):
+        def decide() -> _Decision[Run]:
             run = self.get_run(tenant, run_id)
             run.cancel(reason, origin)
-            try:
-                self.save(run)
-            except IntegrityError:
-                self._pause_after_conflict(attempt)
-                continue  # a result was recorded meanwhile: cancel the newer state
-            return run
+            return run, (run,)
+
+        # A conflict means a result was recorded meanwhile: cancel the newer state.
         msg = f"run {run_id} kept changing while it was being cancelled"
-        raise ContendedError(msg)
+        return self._until_saved(decide, msg)
 
     # Results
 
@@ -296,7 +296,8 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
         A concurrent write to one of the runs (a cancel, another recorder) makes the save
         conflict; the whole batch is then re-applied to freshly loaded runs.
         """
-        for attempt in range(SAVE_ATTEMPTS):
+
+        def decide() -> _Decision[list[Recorded | None]]:
             runs: dict[UUID, Run | None] = {}
             outcomes: list[Recorded | None] = []
             for report in reports:
@@ -308,18 +309,15 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
                     continue
                 origin = run.acting_for(f"worker:{report.worker}", self.clock())
                 outcomes.append(run.record(report, origin, self.jitter()))
-            try:
-                self.save(*(run for run in runs.values() if run is not None))
-            except IntegrityError:
-                self._pause_after_conflict(attempt)
-                continue
-            return outcomes
+            return outcomes, [run for run in runs.values() if run is not None]
+
         msg = f"could not record {len(reports)} report(s) after {SAVE_ATTEMPTS} conflicts"
-        raise ContendedError(msg)
+        return self._until_saved(decide, msg)
 
     def retry_run(self, tenant: str, run_id: UUID, origin: Origin) -> Run:
         """Start a new run linked to a failed or cancelled one, reusing its successful tasks."""
-        for attempt in range(SAVE_ATTEMPTS):
+
+        def decide() -> _Decision[Run]:
             old = self.get_run(tenant, run_id)
             new_id = uuid5(old.id, f"retry-{len(old.retried_by) + 1}")
             reused = _succeeded_outputs(old)
@@ -336,14 +334,11 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
                 retry_of=old.id,
                 reused=reused,
             )
-            try:
-                self.save(old, new)
-            except IntegrityError:
-                self._pause_after_conflict(attempt)
-                continue  # the old run changed, or a concurrent retry won: decide again
-            return new
+            return new, (old, new)
+
+        # A conflict means the old run changed, or a concurrent retry won: decide again.
         msg = f"run {run_id} kept changing while it was being retried"
-        raise ContendedError(msg)
+        return self._until_saved(decide, msg)
 
     def fork_run(
         self,
@@ -361,7 +356,8 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
         Idempotency keys work as for `start_run`, the request being (parent, version).
         """
         request_hash = _request_hash({"fork_of": str(run_id), "from_version": from_version}, {})
-        for attempt in range(SAVE_ATTEMPTS):
+
+        def decide() -> _Decision[tuple[Run, bool]]:
             parent = self.get_run(tenant, run_id)
             if idempotency_key is None:
                 new_id = uuid5(parent.id, f"fork-{len(parent.forked_by) + 1}")
@@ -369,7 +365,7 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
                 new_id = idempotent_run_id(tenant, idempotency_key)
                 existing = self._find_run(tenant, new_id)
                 if existing is not None:
-                    return _same_request(existing, request_hash), False
+                    return (_same_request(existing, request_hash), False), ()
             parent.link_fork(new_id, from_version, origin)
             past: Run = self.repository.get(run_id, version=from_version)
             new = Run.start(
@@ -384,14 +380,11 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
                 reused=_succeeded_outputs(past),
                 fork_of=ForkLink(parent.id, from_version),
             )
-            try:
-                self.save(parent, new)
-            except IntegrityError:
-                self._pause_after_conflict(attempt)
-                continue  # the parent changed, or a concurrent fork won: decide again
-            return new, True
+            return (new, True), (parent, new)
+
+        # A conflict means the parent changed, or a concurrent fork won: decide again.
         msg = f"run {run_id} kept changing while it was being forked"
-        raise ContendedError(msg)
+        return self._until_saved(decide, msg)
 
     # Time and liveness: called by the driving loops with what the read models say is due.
 
@@ -441,31 +434,42 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
         aggregate spread out instead of colliding again."""
         time.sleep(self.jitter() * CONFLICT_PAUSE_SECONDS * (attempt + 1))
 
-    def _change_run(
-        self, run_id: UUID, actor: str, change: Callable[[Run, Origin], Recorded]
-    ) -> Recorded | None:
+    def _until_saved(self, decide: Callable[[], _Decision[_T]], contended: str) -> _T:
+        """Save what `decide` changed and return its value; while the save conflicts with another
+        writer, pause and let `decide` load and decide again, up to `SAVE_ATTEMPTS` tries."""
         for attempt in range(SAVE_ATTEMPTS):
-            run = self.load_run(run_id)
-            if run is None:
-                return None
-            outcome = change(run, run.acting_for(actor, self.clock()))
-            if outcome is Recorded.FENCED:
-                return outcome
+            value, changed = decide()
+            if not changed:
+                return value
             try:
-                self.save(run)
+                self.save(*changed)
             except IntegrityError:
                 self._pause_after_conflict(attempt)
                 continue
-            return outcome
-        msg = f"run {run_id} kept changing under {actor}"
-        raise ContendedError(msg)
+            return value
+        raise ContendedError(contended)
+
+    def _change_run(
+        self, run_id: UUID, actor: str, change: Callable[[Run, Origin], Recorded]
+    ) -> Recorded | None:
+        def decide() -> _Decision[Recorded | None]:
+            run = self.load_run(run_id)
+            if run is None:
+                return None, ()
+            outcome = change(run, run.acting_for(actor, self.clock()))
+            if outcome is Recorded.FENCED:
+                return outcome, ()
+            return outcome, (run,)
+
+        return self._until_saved(decide, f"run {run_id} kept changing under {actor}")
 
     # Workers
 
     def record_heartbeat(self, beat: Heartbeat) -> Worker:
         """Register a worker on its first heartbeat and follow its liveness changes."""
         origin = self.origin(f"worker:{beat.name}")
-        for attempt in range(SAVE_ATTEMPTS):
+
+        def decide() -> _Decision[Worker]:
             worker = self.find_worker(beat.name, beat.instance)
             if worker is None:
                 worker = Worker.register(
@@ -482,14 +486,9 @@ class Ledgerflow(PastReads, AuditReads, Scheduling, Subscriptions, Triggering, A
                 worker.drain(origin)
             elif beat.state == "stopped":
                 worker.deregister(origin)
-            try:
-                self.save(worker)
-            except IntegrityError:
-                self._pause_after_conflict(attempt)
-                continue
-            return worker
-        msg = f"worker {beat.name} kept changing"
-        raise ContendedError(msg)
+            return worker, (worker,)
+
+        return self._until_saved(decide, f"worker {beat.name} kept changing")
 
     def declare_worker_lost(self, name: str, instance: str, last_seen: datetime) -> bool:
         """Record that a worker went silent; its running attempts are failed by the caller."""

@@ -51,6 +51,15 @@ async def nc(nats_url: str, subjects: Subjects) -> AsyncIterator[NatsClient]:
 
 
 @pytest.fixture
+async def bare_nc(nats_url: str) -> AsyncIterator[NatsClient]:
+    """A NATS client with no streams declared and no schema migrated behind it: modules whose
+    tests never touch PostgreSQL, or declare the streams themselves, override `nc` with it."""
+    client = await nats.connect(nats_url)
+    yield client
+    await client.drain()
+
+
+@pytest.fixture
 def clock() -> MovingClock:
     """The clock of `engine_on_clock`: it stands at the test's start until the test moves it."""
     return MovingClock()

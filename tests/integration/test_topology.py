@@ -1,8 +1,5 @@
 """Declaring the JetStream topology against a real nats-server: configured ack waits."""
 
-from collections.abc import AsyncIterator
-
-import nats
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -18,10 +15,8 @@ HANG_SECONDS = 30.0
 # These override tests/integration/conftest.py's: no PostgreSQL schema is needed, and each test
 # declares the streams itself.
 @pytest.fixture
-async def nc(nats_url: str) -> AsyncIterator[Client]:
-    client = await nats.connect(nats_url)
-    yield client
-    await client.drain()
+def nc(bare_nc: Client) -> Client:
+    return bare_nc
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Literal
 from uuid import uuid4
 
-import nats
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -30,10 +29,8 @@ ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 # These override tests/integration/conftest.py's `nc` and `subjects` on purpose: the worker never
 # touches PostgreSQL, so its tests need no migrated schema.
 @pytest.fixture
-async def nc(nats_url: str) -> AsyncIterator[Client]:
-    client = await nats.connect(nats_url)
-    yield client
-    await client.drain()
+def nc(bare_nc: Client) -> Client:
+    return bare_nc
 
 
 @pytest.fixture

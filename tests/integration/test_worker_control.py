@@ -3,10 +3,9 @@
 import asyncio
 import importlib.metadata
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
-import nats
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -31,10 +30,8 @@ pytestmark = pytest.mark.integration
 
 # As in test_worker.py: the worker never touches PostgreSQL, so no migrated schema is needed.
 @pytest.fixture
-async def nc(nats_url: str) -> AsyncIterator[Client]:
-    client = await nats.connect(nats_url)
-    yield client
-    await client.drain()
+def nc(bare_nc: Client) -> Client:
+    return bare_nc
 
 
 @pytest.fixture
