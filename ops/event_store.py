@@ -16,6 +16,7 @@ from ops.hash_chain import ChainedRecorder
 from ops.shared_log import SharedLogRecorder
 
 RECORDER_TOPIC = "ops.event_store:PositionedPostgresRecorder"
+MAPPER_TOPIC = "ops.decoded_log:SharedDecodingMapper"
 
 
 class PositionedPostgresRecorder(

@@ -10,7 +10,7 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict
 
 from aggregates.names import is_identifier
-from ops.event_store import RECORDER_TOPIC
+from ops.event_store import MAPPER_TOPIC, RECORDER_TOPIC
 from streams.reconciler import BOUND_SECONDS as RECONCILE_AFTER_SECONDS
 from streams.subjects import DEFAULT_PREFIX
 from streams.topology import DEFAULT_ACK_WAIT_SECONDS, AckWaits
@@ -232,6 +232,7 @@ class Settings:
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
+            "MAPPER_TOPIC": MAPPER_TOPIC,
             "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
             "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
             "POSTGRES_PORT": str(params.get("port") or "5432"),

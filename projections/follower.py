@@ -25,6 +25,8 @@ STANDBY_POLL_SECONDS = 2.0
 RETRY_DELAY_SECONDS = 1.0
 IDLE_SECONDS = 0.5
 """How long the follower waits for new events before it checks its lock and `stop` again."""
+LINGER_SLICE_SECONDS = 0.005
+"""How often a lingering batch looks whether it is full."""
 
 ApplyBatch = Callable[[Sequence[object], Tracking, int], bool]
 """Apply decoded events and move the position from the previous one (the third argument) in
@@ -177,13 +179,14 @@ class _Feed(threading.Thread):
             if not self.is_alive():
                 raise self._error or RuntimeError("the log subscription ended") from None
             return []
+        # Dozing in slices instead of waiting on the queue: a wait wakes this thread for
+        # every notification that arrives, and under load that cost more than the batch saved.
         until = time.monotonic() + linger
+        while self._items.qsize() < limit - 1 and (left := until - time.monotonic()) > 0:
+            time.sleep(min(left, LINGER_SLICE_SECONDS))
         while len(batch) < limit:
             try:
-                left = until - time.monotonic()
-                batch.append(
-                    self._items.get(timeout=left) if left > 0 else self._items.get_nowait()
-                )
+                batch.append(self._items.get_nowait())
             except queue.Empty:
                 break
         return batch
