@@ -85,13 +85,20 @@ class LedgerflowSystem:
     """One `ledgerflow up` (API, engine, worker, PostgreSQL, NATS) for one benchmark invocation."""
 
     def __init__(
-        self, log_dir: Path, stem: str, *, worker_concurrency: int | None, nats_sync_always: bool
+        self,
+        log_dir: Path,
+        stem: str,
+        *,
+        worker_concurrency: int | None,
+        nats_sync_always: bool,
+        api_processes: int = 1,
     ) -> None:
         self.log_dir = log_dir
         self.stem = stem
         self.up_log = log_dir / f"{stem}-up.log"
         self.worker_concurrency = worker_concurrency
         self.nats_sync_always = nats_sync_always
+        self.api_processes = api_processes
         self.port = free_port()
         self.data_dir = Path(tempfile.mkdtemp(prefix="lfbench-"))
         self.process: subprocess.Popen[bytes] | None = None
@@ -139,6 +146,7 @@ class LedgerflowSystem:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for name in ("LEDGERFLOW_DATABASE_URL", "LEDGERFLOW_NATS_URL"):
             env.pop(name, None)
+        env["LEDGERFLOW_API_PROCESSES"] = str(self.api_processes)
         if self.worker_concurrency is not None:
             env["LEDGERFLOW_WORKER_CONCURRENCY"] = str(self.worker_concurrency)
         if self.nats_sync_always:
@@ -168,7 +176,7 @@ class LedgerflowSystem:
         for pid in procfs.children_of(self.process.pid):
             args = procfs.cmdline(pid)
             if args[-2:-1] == ["ops.cli"] and args[-1] in SERVICES:
-                pids.services[args[-1]] = pid
+                pids.services[_unique(args[-1], pids.services)] = pid
             elif args and Path(args[0]).name == "postgres":
                 pids.postgres = pid
             elif args and Path(args[0]).name == "nats-server":
@@ -240,6 +248,12 @@ class LedgerflowSystem:
             source = self.data_dir / "data" / f"{name}.log"
             if source.exists():
                 shutil.copyfile(source, self.log_dir / f"{self.stem}-{name}.log")
+
+
+def _unique(service: str, named: dict[str, int]) -> str:
+    """`api`, then `api-2`, `api-3`... for several processes of one service."""
+    count = sum(1 for name in named if name.partition("-")[0] == service)
+    return service if count == 0 else f"{service}-{count + 1}"
 
 
 def _signal(pid: int, signum: int) -> None:

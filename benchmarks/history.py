@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ReadApi(RESULTS_DIR / f"{stamp}-history-api.log") as api:
         engine = build_engine(api.settings)
         try:
-            api_pid = api.process.pid if api.process is not None else os.getpid()
+            api_pid = api.started[0].pid if api.started else os.getpid()
             result = _measure(engine, api.base_url, api_pid, events=args.events, repeat=args.repeat)
         finally:
             engine.close()

@@ -35,16 +35,18 @@ LIST_FAILED_SQL = (
 
 
 class ReadApi:
-    """Embedded PostgreSQL and NATS, a migrated schema, and one API process serving it."""
+    """Embedded PostgreSQL and NATS, a migrated schema, and `processes` API processes serving
+    it on one port."""
 
-    def __init__(self, log_path: Path, pool_size: int = 10) -> None:
+    def __init__(self, log_path: Path, pool_size: int = 10, processes: int = 1) -> None:
         self.log_path = log_path
         self.root = Path(tempfile.mkdtemp(prefix="lfread-", dir="/tmp"))
         self.postgres = EmbeddedPostgres(self.root / "pg")
         self.nats = EmbeddedNats(self.root / "nats")
         self.port = free_port()
         self.pool_size = pool_size
-        self.process: subprocess.Popen[bytes] | None = None
+        self.processes = processes
+        self.started: list[subprocess.Popen[bytes]] = []
         self.settings = Settings()
 
     @property
@@ -84,16 +86,21 @@ class ReadApi:
             "LEDGERFLOW_DATABASE_SCHEMA": SCHEMA,
             "LEDGERFLOW_POOL_SIZE": str(self.pool_size),
             "LEDGERFLOW_LOG_LEVEL": "warning",
+            "LEDGERFLOW_API_PROCESSES": str(self.processes),
         }
         command = [ledgerflow_executable(), "api", "--port", str(self.port)]
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
-            )
+            self.started = [
+                subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+                )
+                for _ in range(self.processes)
+            ]
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise HarnessError(f"ledgerflow api exited ({self.process.returncode})")
+            for process in self.started:
+                if process.poll() is not None:
+                    raise HarnessError(f"ledgerflow api exited ({process.returncode})")
             try:
                 if httpx.get(f"{self.base_url}/health/ready", timeout=2).status_code == 200:
                     return
@@ -103,22 +110,24 @@ class ReadApi:
         raise HarnessError(f"ledgerflow api not ready after {READY_TIMEOUT_S:.0f} s")
 
     def stop(self) -> None:
-        """Stop the API, then the servers; delete the temporary folder."""
+        """Stop the API processes, then the servers; delete the temporary folder."""
         try:
-            if self.process is not None and self.process.poll() is None:
-                self.process.terminate()
+            for process in self.started:
+                if process.poll() is None:
+                    process.terminate()
+            for process in self.started:
                 try:
-                    self.process.wait(STOP_TIMEOUT_S)
+                    process.wait(STOP_TIMEOUT_S)
                 except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
+                    process.kill()
+                    process.wait()
         finally:
             self.nats.stop()
             self.postgres.stop()
             shutil.rmtree(self.root, ignore_errors=True)
 
     def pids(self) -> Pids:
-        """The API process and the PostgreSQL postmaster, for CPU accounting."""
+        """The API processes and the PostgreSQL postmaster, for CPU accounting."""
         postgres = next(
             (
                 pid
@@ -127,7 +136,10 @@ class ReadApi:
             ),
             None,
         )
-        api = {"api": self.process.pid} if self.process is not None else {}
+        api = {
+            "api" if n == 1 else f"api-{n}": process.pid
+            for n, process in enumerate(self.started, start=1)
+        }
         return Pids(services=api, postgres=postgres, nats=None)
 
     def some_run_ids(self, count: int = SAMPLED_RUNS) -> list[str]:
@@ -154,7 +166,8 @@ class ReadApi:
         return {
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}",
             "python": platform.python_version(),
-            "api": f"one `ledgerflow api` process (uvicorn), pool size {self.pool_size}",
+            "api": f"{self.processes} `ledgerflow api` process(es) (uvicorn) on one port, "
+            f"pool size {self.pool_size} each",
             **{f"postgres_{name}": value for name, value in values.items()},
         }
 

@@ -29,6 +29,9 @@ from benchmarks.writes import write_mark, written_per_task
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_WORKER_CONCURRENCY = 4
+API_PROCESSES = 2
+"""API processes on one port: an API process computes on one core at a time (its GIL), and
+the concurrent workloads (W5, the read path) spread their connections over both."""
 WRITES_MEASURED = frozenset({"W1", "W2", "W3", "W5"})
 """Workloads whose PostgreSQL writes are reported per task (schedules add their own runs)."""
 
@@ -52,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         "--nats-sync-always",
         action="store_true",
         help="run nats-server with `jetstream { sync_interval: always }`",
+    )
+    parser.add_argument(
+        "--api-processes",
+        type=_positive,
+        default=API_PROCESSES,
+        help=f"API processes `up` runs on one port (LEDGERFLOW_API_PROCESSES; {API_PROCESSES})",
     )
     return parser
 
@@ -118,6 +127,7 @@ def _meta(args: argparse.Namespace, stamp: str) -> dict[str, Any]:
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}",
             "python": platform.python_version(),
             "worker_concurrency": concurrency,
+            "api_processes": args.api_processes,
             "nats": nats,
             "client": "one process, one thread, one http.client keep-alive connection, long polls",
         },
@@ -222,7 +232,12 @@ def _finish(result: dict[str, Any], stamp: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if (args.only or "").strip().lower() == "read":  # its own servers: see benchmarks/read_path
-        return read_path.main([*(["--quick"] if args.quick else []), "--repeat", str(args.repeat)])
+        return read_path.main(
+            [
+                *(["--quick"] if args.quick else []),
+                *("--repeat", str(args.repeat), "--api-processes", str(args.api_processes)),
+            ]
+        )
     workloads = _selected(plan(args.quick) + schedule_workloads(args.quick), args.only)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started in the background (SIG_IGN)
@@ -232,7 +247,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 0
     try:
         with LedgerflowSystem(
-            RESULTS_DIR, stamp, worker_concurrency=None, nats_sync_always=args.nats_sync_always
+            RESULTS_DIR,
+            stamp,
+            worker_concurrency=None,
+            nats_sync_always=args.nats_sync_always,
+            api_processes=args.api_processes,
         ) as system:
             _log(f"ledgerflow up at {system.base_url} (data {system.data_dir})")
             result["meta"]["setup"]["ledgerflow_code"] = system.code_location()

@@ -34,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--data-dir", type=Path, help="where embedded servers keep data (./.ledgerflow)"
     )
+    up.add_argument(
+        "--api-processes",
+        type=int,
+        metavar="N",
+        help="API processes sharing the port, for concurrent clients (default 1, or "
+        "LEDGERFLOW_API_PROCESSES)",
+    )
 
     api = commands.add_parser("api", help="serve the HTTP API", description="Serve the HTTP API.")
     api.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -144,6 +151,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
         "data_dir": getattr(args, "data_dir", None),
+        "api_processes": getattr(args, "api_processes", None),
         "worker_name": getattr(args, "name", None),
         "worker_concurrency": getattr(args, "concurrency", None),
         "worker_drain_grace": getattr(args, "drain_grace", None),

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -21,7 +22,7 @@ from gateways.timers import Timers
 from gateways.webhooks.addresses import AddressPolicy
 from gateways.webhooks.delivery import WebhookDeliverer
 from ops.events import build_event_relay
-from ops.settings import SUPERVISOR_PID_VARIABLE, Settings
+from ops.settings import SUPERVISOR_PID_VARIABLE, Settings, SettingsError
 from ops.system import (
     CANCEL_RELAY_TRACKING_TABLE,
     DISPATCHER_TRACKING_TABLE,
@@ -243,13 +244,28 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
     server = uvicorn.Server(config)
     watcher = asyncio.create_task(_exit_on(stop, server))
     closer = asyncio.create_task(_close_streams_on_exit(server, streaming))
+    shared = settings.api_processes > 1
     try:
-        await server.serve()
+        await server.serve([shared_socket(settings.host, settings.port)] if shared else None)
     finally:
         watcher.cancel()
         closer.cancel()
         await nc.close()
         engine.close()
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to `host:port` that the other API processes bind too (`SO_REUSEPORT`):
+    the kernel spreads new connections over them, so each process's GIL serves a share."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        msg = "several API processes on one port need SO_REUSEPORT (Linux, BSD or macOS)"
+        raise SettingsError(msg)
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    return sock
 
 
 async def _exit_on(stop: asyncio.Event, server: uvicorn.Server) -> None:

@@ -17,6 +17,7 @@ from streams.topology import DEFAULT_ACK_WAIT_SECONDS, AckWaits
 
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _MAX_DRAIN_GRACE_SECONDS = 3600.0
+MAX_API_PROCESSES = 64
 _MAX_START_REPORT_DELAY_SECONDS = 60.0
 _REDELIVERY_WAIT_RANGE_SECONDS = (1.0, 3600.0)
 
@@ -45,6 +46,7 @@ class Settings:
     worker_imports: tuple[str, ...] = ()
     """Python modules the worker imports at start (python tasks' code), checked before serving."""
     worker_drain_grace: float = 30.0
+    """Seconds a stopping worker waits for its attempts before handing them back."""
     worker_start_report_delay: float = 0.02
     """Seconds an attempt runs before the worker reports its start apart: a faster one
     reports start and outcome in one message, recorded in one commit (ADR 23)."""
@@ -57,8 +59,11 @@ class Settings:
     """Seconds an attempt may stay queued before the engine publishes its dispatch again (in
     case NATS lost it)."""
     worker_executors: tuple[str, ...] = ("shell", "noop", "python", "http")
-    """Seconds a stopping worker waits for its attempts before handing them back."""
     pool_size: int = 10
+    api_processes: int = 1
+    """API processes serving one port (the kernel spreads connections over them): `up` starts
+    this many, and each `ledgerflow api` shares its port when it is more than one. An API
+    process computes on one core at a time (the GIL)."""
     log_level: str = "info"
     events_max_age_seconds: float = 7 * 24 * 3600.0
     """How long the events stream keeps a CloudEvent (the oldest go first)."""
@@ -129,6 +134,13 @@ class Settings:
                 defaults.reconcile_after,
             ),
             pool_size=_integer("LEDGERFLOW_POOL_SIZE", get("POOL_SIZE"), 10, 2, 200),
+            api_processes=_integer(
+                "LEDGERFLOW_API_PROCESSES",
+                get("API_PROCESSES"),
+                defaults.api_processes,
+                1,
+                MAX_API_PROCESSES,
+            ),
             log_level=(get("LOG_LEVEL") or defaults.log_level).lower(),
             events_max_age_seconds=_seconds(
                 "LEDGERFLOW_EVENTS_MAX_AGE_SECONDS",
@@ -150,6 +162,9 @@ class Settings:
         return settings
 
     def check(self) -> None:
+        if not 1 <= self.api_processes <= MAX_API_PROCESSES:
+            msg = f"API processes: {self.api_processes} is not from 1 to {MAX_API_PROCESSES}"
+            raise SettingsError(msg)
         for name, value in (
             ("LEDGERFLOW_DATABASE_SCHEMA", self.schema),
             ("LEDGERFLOW_NATS_PREFIX", self.nats_prefix),

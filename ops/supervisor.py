@@ -36,7 +36,7 @@ def up(settings: Settings) -> int:
         settings = _with_servers(settings, servers)
         _announce_servers(settings, servers)
         migrate(settings)
-        children = {name: _spawn(name, settings) for name in SERVICES}
+        children = {name: _spawn(service, settings) for name, service in _children(settings)}
         try:
             return _supervise(children, settings, stopping)
         finally:
@@ -87,6 +87,12 @@ def servers_of_up(settings: Settings) -> Settings:
     )
 
 
+def _children(settings: Settings) -> list[tuple[str, str]]:
+    """(name, service) of each child: `api`, `api-2`, ... as many as `api_processes`."""
+    apis = [("api" if n == 1 else f"api-{n}", "api") for n in range(1, settings.api_processes + 1)]
+    return [*apis, *((service, service) for service in SERVICES if service != "api")]
+
+
 def _spawn(service: str, settings: Settings) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -94,6 +100,7 @@ def _spawn(service: str, settings: Settings) -> subprocess.Popen[bytes]:
         "LEDGERFLOW_NATS_URL": str(settings.nats_url),
         "LEDGERFLOW_HOST": settings.host,
         "LEDGERFLOW_PORT": str(settings.port),
+        "LEDGERFLOW_API_PROCESSES": str(settings.api_processes),
         SUPERVISOR_PID_VARIABLE: str(os.getpid()),
     }
     # Children ignore the terminal's Ctrl-C (own process group); the supervisor stops them.

@@ -56,3 +56,19 @@ def test_ack_waits_at_the_ends_of_the_range_are_accepted() -> None:
 def test_the_reconciler_re_sends_after_sixty_seconds_unless_told_otherwise() -> None:
     assert Settings.from_env({}).reconcile_after == 60.0
     assert Settings.from_env({"LEDGERFLOW_RECONCILE_AFTER_SECONDS": "5"}).reconcile_after == 5.0
+
+
+def test_one_api_process_unless_told_otherwise() -> None:
+    assert Settings.from_env({}).api_processes == 1
+    assert Settings.from_env({"LEDGERFLOW_API_PROCESSES": "4"}).api_processes == 4
+
+
+@pytest.mark.parametrize("value", ["0", "65", "-2"])
+def test_api_processes_out_of_range_are_refused_naming_the_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"LEDGERFLOW_API_PROCESSES=.* out of range 1\.\.64"):
+        Settings.from_env({"LEDGERFLOW_API_PROCESSES": value})
+
+
+def test_api_processes_given_otherwise_are_checked_too() -> None:
+    with pytest.raises(SettingsError, match="API processes: 0 is not from 1 to 64"):
+        Settings(api_processes=0).check()
