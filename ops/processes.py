@@ -22,7 +22,7 @@ from gateways.timers import Timers
 from gateways.webhooks.addresses import AddressPolicy
 from gateways.webhooks.delivery import WebhookDeliverer
 from ops.events import build_event_relay
-from ops.settings import SUPERVISOR_PID_VARIABLE, Settings, SettingsError
+from ops.settings import SUPERVISOR_PID_VARIABLE, Settings
 from ops.system import (
     CANCEL_RELAY_TRACKING_TABLE,
     DISPATCHER_TRACKING_TABLE,
@@ -257,14 +257,15 @@ async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
 def shared_socket(host: str, port: int) -> socket.socket:
     """A socket bound to `host:port` that the other API processes bind too (`SO_REUSEPORT`):
     the kernel spreads new connections over them, so each process's GIL serves a share."""
-    if not hasattr(socket, "SO_REUSEPORT"):
-        msg = "several API processes on one port need SO_REUSEPORT (Linux, BSD or macOS)"
-        raise SettingsError(msg)
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(address)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 

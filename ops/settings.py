@@ -162,9 +162,7 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        if not 1 <= self.api_processes <= MAX_API_PROCESSES:
-            msg = f"API processes: {self.api_processes} is not from 1 to {MAX_API_PROCESSES}"
-            raise SettingsError(msg)
+        self._check_api_processes()
         for name, value in (
             ("LEDGERFLOW_DATABASE_SCHEMA", self.schema),
             ("LEDGERFLOW_NATS_PREFIX", self.nats_prefix),
@@ -221,6 +219,14 @@ class Settings:
             except Exception as error:
                 msg = f"LEDGERFLOW_DATABASE_URL is not a PostgreSQL URL: {error}"
                 raise SettingsError(msg) from None
+
+    def _check_api_processes(self) -> None:
+        if not 1 <= self.api_processes <= MAX_API_PROCESSES:
+            msg = f"API processes: {self.api_processes} is not from 1 to {MAX_API_PROCESSES}"
+            raise SettingsError(msg)
+        if self.api_processes > 1 and not hasattr(socket, "SO_REUSEPORT"):
+            msg = "several API processes on one port need SO_REUSEPORT (Linux, BSD or macOS)"
+            raise SettingsError(msg)
 
     def _check_redelivery_waits(self) -> None:
         low, high = _REDELIVERY_WAIT_RANGE_SECONDS

@@ -179,8 +179,8 @@ class _Feed(threading.Thread):
             if not self.is_alive():
                 raise self._error or RuntimeError("the log subscription ended") from None
             return []
-        # Dozing in slices instead of waiting on the queue: a wait wakes this thread for
-        # every notification that arrives, and under load that cost more than the batch saved.
+        # Dozing in slices instead of waiting on the queue, which woke this thread (and took
+        # the GIL) for every notification that arrived while the batch lingered.
         until = time.monotonic() + linger
         while self._items.qsize() < limit - 1 and (left := until - time.monotonic()) > 0:
             time.sleep(min(left, LINGER_SLICE_SECONDS))

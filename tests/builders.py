@@ -31,8 +31,9 @@ def a_spec(name: str = "hello", tasks: list[dict[str, Any]] | None = None) -> Wo
     )
 
 
-def a_run(spec: WorkflowSpec | None = None, run_id: UUID | None = None) -> Run:
-    run = Run.start(
+def a_new_run(spec: WorkflowSpec | None = None, run_id: UUID | None = None) -> Run:
+    """A run just started, its events not yet saved."""
+    return Run.start(
         run_id=run_id or uuid4(),
         tenant=DEFAULT_TENANT,
         spec=spec or a_spec(),
@@ -42,6 +43,10 @@ def a_run(spec: WorkflowSpec | None = None, run_id: UUID | None = None) -> Run:
         trigger="api",
         origin=an_origin(),
     )
+
+
+def a_run(spec: WorkflowSpec | None = None, run_id: UUID | None = None) -> Run:
+    run = a_new_run(spec, run_id)
     run.collect_events()
     return run
 

@@ -1,6 +1,6 @@
 """One decode per notification of the log: followers share the event, commands never do."""
 
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 from eventsourcing.application import Application
@@ -10,24 +10,11 @@ from aggregates.run import Run
 from engine.application import Ledgerflow
 from ops import decoded_log
 from ops.decoded_log import SharedDecodingMapper
-from tests.builders import a_spec, an_origin
+from tests.builders import a_new_run
 
 
 def an_engine() -> Ledgerflow:
     return Ledgerflow(env={"PERSISTENCE_MODULE": "eventsourcing.popo", "MAPPER_TOPIC": _topic()})
-
-
-def a_run() -> Run:
-    return Run.start(
-        run_id=uuid4(),
-        tenant="default",
-        spec=a_spec(),
-        workflow_version=1,
-        inputs={},
-        request_hash="h",
-        trigger="api",
-        origin=an_origin(),
-    )
 
 
 def _topic() -> str:
@@ -40,7 +27,7 @@ def notifications(app: Application[UUID]) -> list[Notification]:
 
 def test_a_notification_is_decoded_once_and_every_follower_gets_the_same_event() -> None:
     engine = an_engine()
-    engine.save(a_run())
+    engine.save(a_new_run())
     first = notifications(engine)
     again = notifications(engine)  # read again, as another follower would: new objects
 
@@ -56,7 +43,7 @@ def test_a_notification_is_decoded_once_and_every_follower_gets_the_same_event()
 
 def test_an_aggregates_events_read_for_a_command_are_decoded_afresh() -> None:
     engine = an_engine()
-    run = a_run()
+    run = a_new_run()
     engine.save(run)
     for notification in notifications(engine):
         engine.mapper.to_domain_event(notification)
@@ -71,7 +58,7 @@ def test_an_aggregates_events_read_for_a_command_are_decoded_afresh() -> None:
 def test_only_the_latest_notifications_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(decoded_log, "DECODED_NOTIFICATIONS", 2)
     engine = an_engine()
-    engine.save(a_run(), a_run())
+    engine.save(a_new_run(), a_new_run())
     read = notifications(engine)
     assert len(read) > 2
     events = [engine.mapper.to_domain_event(n) for n in read]
