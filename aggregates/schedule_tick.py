@@ -9,9 +9,6 @@ from eventsourcing.domain import event
 from aggregates.names import schedule_tick_id
 from aggregates.provenance import AttributedAggregate, Origin
 
-MISSED_ONE_BY_ONE = 1_000
-"""Missed ticks recorded one per record, each claiming its tick's key (the latest ones)."""
-
 
 class ScheduleTick(AttributedAggregate):
     """What became of one tick: fired, skipped, buffered (then released) or missed.
@@ -47,7 +44,7 @@ class ScheduleTick(AttributedAggregate):
     class ScheduleTicksMissed(AttributedAggregate.Created, AttributedAggregate.Event):
         """Ticks from `scheduled_for` to `last` (`count` of them) were due while no
         scheduler ran, and `policy` did not fire them. Keyed by the first of them; recorded
-        one tick per record (`count` 1) unless more than `MISSED_ONE_BY_ONE` were missed."""
+        one tick per record (`count` 1) since ADR 11's amendment, older records hold ranges."""
 
         workflow: str
         scheduled_for: datetime
@@ -135,23 +132,20 @@ class ScheduleTick(AttributedAggregate):
         per tick, keyed by it, as a fired tick is. A range keyed by its first tick alone let
         two schedulers back from an outage, seeing the log a moment apart, decide the same
         ticks twice (one fired a tick inside the other's range, or their ranges began at
-        different ticks; found by the fault rig). Beyond `MISSED_ONE_BY_ONE` ticks, the
-        older ones share one record keyed by the first."""
-        older, recent = ticks[:-MISSED_ONE_BY_ONE], ticks[-MISSED_ONE_BY_ONE:]
-        ranges = [older] if older else []
-        ranges += [[tick] for tick in recent]
+        different ticks; found by the fault rig). The scheduler decides at most 1,000 ticks
+        of a schedule per pass, which bounds the records of one decision."""
         return [
             cls._decided(
                 cls.ScheduleTicksMissed,
                 tenant,
                 workflow,
-                part[0],
+                tick,
                 origin,
-                last=part[-1],
-                count=len(part),
+                last=tick,
+                count=1,
                 policy=policy,
             )
-            for part in ranges
+            for tick in ticks
         ]
 
     @classmethod

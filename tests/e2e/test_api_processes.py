@@ -1,9 +1,9 @@
 """Several `ledgerflow api` processes on one port (`LEDGERFLOW_API_PROCESSES`): each binds it,
 the kernel spreads connections over them, and losing one leaves the port served."""
 
-import signal
 import subprocess
 import sys
+from functools import partial
 
 import httpx
 import pytest
@@ -46,7 +46,7 @@ def test_two_api_processes_share_the_port_and_either_serves_alone(
         run_id = deployment.start_run("shared")
         assert deployment.wait_until(run_id, "succeeded")["status"] == "succeeded"
         deployment.restart(lost)
-        wait_for(lambda key=lost: serving(deployment, key, 2), f"{lost} back")  # type: ignore[misc]
+        wait_for(partial(serving, deployment, lost, 2), f"{lost} back")
 
     assert deployment.exited() == {}
 
@@ -66,4 +66,3 @@ def test_a_second_api_on_a_taken_port_fails_unless_both_share_it(
     assert second.returncode != 0
     assert b"address already in use" in (second.stdout + second.stderr).lower()
     assert answers(deployment.url)
-    deployment.kill("api", signal.SIGTERM)
