@@ -184,6 +184,14 @@ class Scheduling(Application[UUID]):
         )  # fmt: skip
         batch.outcome.decisions = decisions
         for decision in decisions:
+            if decision.kind == "miss":
+                # A group per missed tick: a tick another replica decided (this one's view of
+                # the log was older) collides alone, and the others are still recorded.
+                missed = ScheduleTick.missed(
+                    due.tenant, due.workflow, list(decision.ticks), decision.reason, origin
+                )
+                batch.groups += [[tick] for tick in missed]
+                continue
             group, run = self._decided(workflow, spec, decision, active, origin)
             if run is not None:
                 active = run
@@ -202,11 +210,6 @@ class Scheduling(Application[UUID]):
         tenant, name, tick = workflow.tenant, workflow.name, decision.tick
         schedule = spec.schedule
         assert schedule is not None  # `_plan` decides scheduled workflows only
-        if decision.kind == "miss":
-            missed = ScheduleTick.missed(
-                tenant, name, list(decision.ticks), decision.reason, origin
-            )
-            return [*missed], None
         active_id = None if active is None else active.id
         if decision.kind == "skip":
             return [

@@ -70,6 +70,27 @@ def test_a_range_of_missed_ticks_starting_later_collides_with_one_decided_before
     assert again.collided
 
 
+def test_missed_ticks_are_recorded_even_when_a_stale_view_includes_a_tick_decided_before() -> None:
+    engine, clock = a_scheduled_engine(misfire="fire_once")
+    clock.move_to(MIDNIGHT + minutes(1))
+    fire(engine, ticks_due(engine, MIDNIGHT))  # tick 1 fired on time
+    clock.move_to(MIDNIGHT + minutes(DOWN_TICKS) + minutes(1) / 2)
+
+    # A scheduler back from an outage whose read model had not yet seen tick 1's fire.
+    decided = fire(engine, ticks_due(engine, MIDNIGHT))
+
+    assert decided.collided  # tick 1, and tick 1 only
+    for n in range(2, DOWN_TICKS):
+        tick = MIDNIGHT + minutes(n)
+        (event,) = engine.events.get(schedule_tick_id(DEFAULT_TENANT, "nightly", tick))
+        assert isinstance(event, ScheduleTick.ScheduleTicksMissed), n
+    assert engine.get_run(DEFAULT_TENANT, decided.fired[0]).scheduled_for == MIDNIGHT + minutes(
+        DOWN_TICKS
+    )
+    tick_1 = schedule_tick_id(DEFAULT_TENANT, "nightly", MIDNIGHT + minutes(1))
+    assert [type(e).__name__ for e in engine.events.get(tick_1)] == ["ScheduleFired"]
+
+
 def test_fire_once_starts_one_run_for_the_latest_missed_tick() -> None:
     engine, clock = a_scheduled_engine(misfire="fire_once")
     clock.move_to(MIDNIGHT + minutes(DOWN_TICKS) + minutes(1) / 2)
